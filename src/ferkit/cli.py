@@ -1,0 +1,163 @@
+"""The `ferkit` command line. Every subcommand turns a FerkitError into one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ferkit import __version__
+from ferkit.errors import FerkitError
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _warn(message: str) -> None:
+    _console(stderr=True).print(f"[yellow]warning:[/] {message}", soft_wrap=True)
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ferkit.data.prepare import PrepareConfig, prepare
+
+    cfg = PrepareConfig(
+        source=Path(args.source),
+        out=Path(args.out),
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        force=args.force,
+    )
+    start = time.perf_counter()
+    columns = (TextColumn("reading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=_console(stderr=True), transient=True) as bar:
+        task = bar.add_task("read", total=None)
+        result = prepare(cfg, progress=lambda n: bar.advance(task, n))
+    seconds = time.perf_counter() - start
+    out = _console()
+    m = result.manifest
+    if result.up_to_date:
+        sha = m["source_sha256"][:12]
+        out.print(f"{cfg.out}: already prepared from this source (sha256 {sha}); nothing to do")
+        return 0
+    for w in result.warnings:
+        _warn(w)
+    split_counts = ", ".join(f"{s} {sum(c.values()):,}" for s, c in m["counts"].items())
+    out.print(
+        f"prepared {m['rows']:,} faces from {m['source_kind']} {cfg.source} in {seconds:.1f} s"
+    )
+    out.print(f"splits: {split_counts} ({m['split_source']})")
+    out.print(f"wrote {cfg.out / 'cache.npz'} and manifest.json; next: ferkit data stats {cfg.out}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from ferkit.data import load_cache
+    from ferkit.data.stats import stats_table, write_figures
+
+    cache = load_cache(args.dir)
+    out_dir = Path(args.out) if args.out else Path(args.dir)
+    console = _console()
+    console.print(stats_table(cache))
+    if cache.manifest.get("cross_split_duplicates"):
+        n = cache.manifest["cross_split_duplicates"]
+        _warn(f"{n} images have identical pixels in another split")
+    for p in write_figures(cache, out_dir, seed=args.seed):
+        console.print(f"wrote {p}")
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from ferkit.data.download import download
+
+    zip_path = download(Path(args.dest))
+    _console().print(f"downloaded {zip_path}")
+    args.source = str(zip_path)
+    return cmd_prepare(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Until the shipped model exists: prepare a bundled synthetic sample and inspect it."""
+    from ferkit.data.synthetic import make_dataset, write_kaggle_zip
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    zip_path = out / "synthetic_fer.zip"
+    if not zip_path.exists():
+        images, labels, splits = make_dataset({"Training": 40, "PublicTest": 8, "PrivateTest": 8})
+        write_kaggle_zip(zip_path, images, labels, splits)
+    ns = argparse.Namespace(
+        source=str(zip_path), out=str(out / "cache"), val_fraction=0.1, seed=0, force=False
+    )
+    cmd_prepare(ns)
+    return cmd_stats(argparse.Namespace(dir=str(out / "cache"), out=None, seed=0))
+
+
+def _add_prepare_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="directory for cache.npz and manifest.json")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="share of each class carved from Training as PublicTest when the source has none",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of that carve")
+    p.add_argument(
+        "--force", action="store_true", help="rewrite even if the cache matches the source"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ferkit", description="Facial emotion recognition (FER-2013)."
+    )
+    parser.add_argument("--version", action="version", version=f"ferkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="prepare, inspect or download FER-2013")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    p = data_sub.add_parser("prepare", help="read a zip, folder or CSV and write the cache")
+    p.add_argument(
+        "source",
+        help="Kaggle archive.zip, extracted train/test folder, <emotion>/ folders or fer2013.csv",
+    )
+    _add_prepare_options(p)
+    p.set_defaults(func=cmd_prepare)
+
+    p = data_sub.add_parser("stats", help="per-split, per-class counts and figures")
+    p.add_argument("dir", help="a directory written by `ferkit data prepare`")
+    p.add_argument("--out", help="where to write the figures (default: DIR)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the sample faces")
+    p.set_defaults(func=cmd_stats)
+
+    p = data_sub.add_parser("download", help="fetch FER-2013 from Kaggle, then prepare it")
+    p.add_argument("--dest", default="data/download", help="where the zip goes")
+    _add_prepare_options(p)
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("demo", help="run the main job on bundled defaults")
+    p.add_argument("--out", default="demo_out", help="output directory")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FerkitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""The command line without torch, `data stats`, `data download` and the demo."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ferkit.cli import main
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# Runs ferkit's CLI in a fresh interpreter where `import torch` fails, then checks that
+# nothing tried to import it. Proves core commands work on an install without torch.
+NO_TORCH = """
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is blocked in this test")
+sys.meta_path.insert(0, Block())
+import ferkit
+from ferkit.cli import main
+code = main(sys.argv[1:])
+assert "torch" not in sys.modules
+sys.exit(code)
+"""
+
+
+def _run_without_torch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", NO_TORCH, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_import_and_data_commands_work_without_torch(tmp_path, kaggle_zip):
+    r = _run_without_torch("data", "prepare", str(kaggle_zip), "--out", "c", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = _run_without_torch("data", "stats", "c", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "28,709" not in r.stdout and "PrivateTest" in r.stdout
+    r = _run_without_torch("demo", "--out", "demo", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "demo" / "cache" / "samples.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_stats_prints_table_and_writes_figures(tmp_path, kaggle_zip, capsys):
+    assert main(["data", "prepare", str(kaggle_zip), "--out", str(tmp_path / "c")]) == 0
+    capsys.readouterr()
+    assert main(["data", "stats", str(tmp_path / "c"), "--out", str(tmp_path / "figs")]) == 0
+    out = capsys.readouterr().out
+    for word in ("angry", "neutral", "Training", "PublicTest", "PrivateTest", "70", "14"):
+        assert word in out
+    for name, min_size in (("class_balance.png", 20_000), ("samples.png", 20_000)):
+        data = (tmp_path / "figs" / name).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > min_size, name
+
+
+def test_stats_on_a_missing_cache_is_one_line(tmp_path, capsys):
+    assert main(["data", "stats", str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "ferkit data prepare" in err and "\n" not in err
+
+
+def test_download_without_credentials_fails_fast_and_explains(tmp_path, monkeypatch, capsys):
+    for var in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "kaggle"))
+    assert (
+        main(["data", "download", "--dest", str(tmp_path / "dl"), "--out", str(tmp_path / "c")])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "no Kaggle credentials" in err and "ferkit data prepare archive.zip" in err
+    assert not (tmp_path / "c").exists() and not (tmp_path / "dl").exists()
+
+
+def test_module_entry_point_reports_version():
+    r = subprocess.run(
+        [sys.executable, "-m", "ferkit", "--version"],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        timeout=60,
+    )
+    assert r.returncode == 0 and r.stdout.startswith("ferkit ")
