@@ -1,4 +1,5 @@
-# Two entry points: `make demo` and `make test`. Both build .venv on first use.
+# Two entry points: `make demo` and `make test`. Both build .venv on first use
+# (with the train extra: torch 2.13.0, the CPU wheel, so the tests can train).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.ferkit-installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -99,6 +99,74 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_stats(argparse.Namespace(dir=str(out / "cache"), out=None, seed=0))
 
 
+def _require_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise FerkitError("this command needs torch: pip install 'ferkit[train]'") from None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    _require_torch()
+    from ferkit.config import TrainConfig, apply_overrides, load_toml
+    from ferkit.train import Interrupted, read_run_config, train
+
+    overrides: dict[str, object] = {}
+    if args.config:
+        overrides.update(load_toml(args.config))
+    flags = {
+        "data": args.data,
+        "out": args.out,
+        "model.name": args.model,
+        "model.width": args.width,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "optim.lr": args.lr,
+        "seed": args.seed,
+        "device": args.device,
+        "threads": args.threads,
+        "bf16": args.bf16,
+        "channels_last": args.channels_last,
+    }
+    overrides.update({k: v for k, v in flags.items() if v is not None})
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise FerkitError(f"--set {item}: expected KEY=VALUE, e.g. model.width=64")
+        overrides[key.strip()] = value.strip()
+    if args.resume:
+        base = read_run_config(Path(args.resume))
+        cfg = apply_overrides(base, {**overrides, "out": args.resume})
+    else:
+        cfg = apply_overrides(TrainConfig(), overrides)
+    try:
+        result = train(cfg, resume=bool(args.resume))
+    except Interrupted:
+        print(
+            f"interrupted: the last complete epoch is saved; continue with "
+            f"`ferkit train --resume {cfg.out}`",
+            file=sys.stderr,
+        )
+        return 130
+    if result:
+        _console().print_json(data=result)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    _require_torch()
+    from ferkit.export import export
+
+    result = export(Path(args.run), Path(args.out), tta=not args.no_tta)
+    meta = result["metadata"]
+    print(
+        f"wrote {args.out} ({result['bytes'] / 1e6:.2f} MB), max |torch - onnx| = "
+        f"{result['max_abs_diff']:.1e}, tta {meta['tta']}"
+    )
+    print(f"training: {meta['training']}")
+    return 0
+
+
 def _add_prepare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="directory for cache.npz and manifest.json")
     p.add_argument(
@@ -140,6 +208,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dest", default="data/download", help="where the zip goes")
     _add_prepare_options(p)
     p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("train", help="train a CNN on a prepared cache (needs ferkit[train])")
+    p.add_argument("--data", help="directory written by `ferkit data prepare`")
+    p.add_argument("--out", help="run folder for config, metrics, curves and checkpoints")
+    p.add_argument("--model", help="architecture: vgg-s or resnet18")
+    p.add_argument("--width", type=int, help="channels of the first stage")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int, help="images per step, over all processes")
+    p.add_argument("--lr", type=float, help="SGD learning rate per 128 images")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", choices=["cpu", "cuda"])
+    p.add_argument("--threads", type=int, help="torch threads per process (0: all cores)")
+    p.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast")
+    p.add_argument("--channels-last", action="store_true", default=None, help="NHWC layout")
+    p.add_argument("--config", help="TOML file of settings ([model], [optim], [augment] tables)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any setting by dotted name, e.g. --set optim.ema_decay=0.998",
+    )
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="export a run's best EMA model to ONNX")
+    p.add_argument("run", help="run folder written by `ferkit train`")
+    p.add_argument("--out", required=True, help="the .onnx file to write")
+    p.add_argument("--no-tta", action="store_true", help="no flip averaging inside the graph")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("demo", help="run the main job on bundled defaults")
     p.add_argument("--out", default="demo_out", help="output directory")

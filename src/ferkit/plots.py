@@ -74,3 +74,38 @@ def sample_grid(
         axes[row, 0].set_ylabel(f"{name}\n({len(rows):,})", rotation=0, ha="right", va="center")
     fig.suptitle("Random Training faces per emotion")
     return save_figure(fig, path)
+
+
+def training_curves(metrics_csv: Path, path: Path) -> Path:
+    """Loss and accuracy per epoch, Training vs PublicTest, from a run's metrics.csv."""
+    import csv
+
+    plt = _pyplot()
+    with open(metrics_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    epochs = [int(r["epoch"]) for r in rows]
+
+    def col(name: str) -> list[float]:
+        return [float(r[name]) for r in rows]
+
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    ax_loss.plot(epochs, col("train_loss"), label="Training (augmented, smoothed labels)")
+    ax_loss.plot(epochs, col("val_loss"), label="PublicTest (EMA)")
+    ax_loss.set_title("loss")
+    ax_acc.plot(epochs, col("train_acc"), label="Training (augmented)")
+    ax_acc.plot(epochs, col("val_acc"), label="PublicTest (EMA)")
+    ax_acc.plot(epochs, col("val_acc_tta"), label="PublicTest (EMA, flip TTA)")
+    best = max(range(len(rows)), key=lambda i: col("val_acc_tta")[i])
+    ax_acc.scatter(
+        [epochs[best]],
+        [col("val_acc_tta")[best]],
+        color="black",
+        zorder=3,
+        label=f"best {col('val_acc_tta')[best]:.2%} @ {epochs[best]}",
+    )
+    ax_acc.set_title("accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False, fontsize=8)
+    return save_figure(fig, path)

@@ -6,7 +6,7 @@ import hashlib
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +157,7 @@ def prepare(cfg: PrepareConfig, progress: Callable[[int], None] | None = None) -
         "split_source": split_source,
         "unreadable_skipped": len(raw.unreadable),
         "cross_split_duplicates": duplicates,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     write_cache(cfg.out, raw.images, raw.labels, splits, raw.ids, manifest)
     return PrepareResult(manifest=manifest, up_to_date=False, warnings=tuple(warnings))

@@ -1,0 +1,86 @@
+"""Batched augmentation on whole tensors: no per-image Python loop, no DataLoader workers.
+
+A random affine (rotation, scale, shift, horizontal flip) per image through one
+`affine_grid`/`grid_sample` call, then random erasing by masks. All randomness comes from
+the `torch.Generator` passed in, so a seeded epoch is reproducible and resumable.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    rotate_deg: float = 15.0  # max rotation, degrees either way
+    scale: float = 0.15  # zoom factor drawn from 1 +- scale
+    shift: float = 0.10  # max translation, fraction of the image side
+    hflip: bool = True  # mirror half of the images
+    erase_p: float = 0.5  # probability of erasing one rectangle per image
+    erase_area: tuple[float, float] = (0.02, 0.25)  # erased share of the image area
+    erase_ratio: tuple[float, float] = (0.3, 3.3)  # height/width of the erased rectangle
+
+
+def _rand(n: int, gen: torch.Generator) -> torch.Tensor:
+    """n uniform draws in [0, 1) on the generator's device."""
+    return torch.rand(n, generator=gen, device=gen.device)
+
+
+def _uniform(n: int, lo: float, hi: float, gen: torch.Generator) -> torch.Tensor:
+    return lo + (hi - lo) * _rand(n, gen)
+
+
+def random_affine(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """Rotate, scale, shift and mirror each image of `x` [N, C, H, W] independently."""
+    n = x.shape[0]
+    angle = _uniform(n, -cfg.rotate_deg, cfg.rotate_deg, gen) * (math.pi / 180)
+    scale = _uniform(n, 1 - cfg.scale, 1 + cfg.scale, gen)
+    # affine_grid coordinates span [-1, 1], so a shift of fraction f is 2f there.
+    tx = _uniform(n, -2 * cfg.shift, 2 * cfg.shift, gen)
+    ty = _uniform(n, -2 * cfg.shift, 2 * cfg.shift, gen)
+    flip = torch.ones(n, device=x.device)
+    if cfg.hflip:
+        flip = torch.where(_rand(n, gen) < 0.5, -1.0, 1.0)
+    # theta maps output to input coordinates: dividing by the zoom enlarges the face.
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack(
+        [torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1
+    ).to(x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def random_erase(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """Fill one random rectangle per chosen image with uniform noise in the pixel range."""
+    n, _, h, w = x.shape
+    area = _uniform(n, *cfg.erase_area, gen) * h * w
+    log_r = _uniform(n, math.log(cfg.erase_ratio[0]), math.log(cfg.erase_ratio[1]), gen)
+    ratio = torch.exp(log_r)
+    eh = torch.sqrt(area * ratio).clamp(1, h)
+    ew = torch.sqrt(area / ratio).clamp(1, w)
+    y0 = _rand(n, gen) * (h - eh)
+    x0 = _rand(n, gen) * (w - ew)
+    on = _rand(n, gen) < cfg.erase_p
+    ys = torch.arange(h, device=x.device).view(1, h, 1)
+    xs = torch.arange(w, device=x.device).view(1, 1, w)
+    mask = (
+        (ys >= y0.view(n, 1, 1))
+        & (ys < (y0 + eh).view(n, 1, 1))
+        & (xs >= x0.view(n, 1, 1))
+        & (xs < (x0 + ew).view(n, 1, 1))
+        & on.view(n, 1, 1)
+    ).unsqueeze(1)
+    noise = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) * 255
+    return torch.where(mask, noise, x)
+
+
+def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """The training augmentation: random affine, then random erasing. `x` is float 0..255."""
+    x = random_affine(x, cfg, gen)
+    if cfg.erase_p > 0:
+        x = random_erase(x, cfg, gen)
+    return x

@@ -1,0 +1,139 @@
+"""`ferkit export RUN_DIR --out model.onnx`: a self-describing ONNX model.
+
+The contract any runtime can use without ferkit:
+- input `image`: float32 [N, 1, H, W], raw grayscale 0..255 (normalisation is in the graph);
+- output `probs`: float32 [N, 7], softmax probabilities in FER-2013 label order;
+- metadata_props: `labels` (JSON list), `input_size` (JSON [H, W]), `tta` ("hflip" or
+  "none"), `ferkit_version`, `training` (one line), `architecture` (JSON model config),
+  and the run's PublicTest/PrivateTest accuracy when known.
+Export fails unless ONNX Runtime reproduces the torch model within 1e-4 on random inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ferkit import __version__
+from ferkit.atomic import atomic_path
+from ferkit.emotions import LABELS
+from ferkit.errors import FerkitError
+from ferkit.models import build_model
+
+PARITY_TOLERANCE = 1e-4  # max abs difference of probabilities, torch vs ONNX Runtime
+
+
+class Probabilities(nn.Module):
+    """Softmax of the model, optionally averaged with the horizontally mirrored image."""
+
+    def __init__(self, model: nn.Module, tta: bool) -> None:
+        super().__init__()
+        self.model, self.tta = model, tta
+        self.eval()  # the wrapper too: the exporter restores the wrapper's mode recursively
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        p = F.softmax(self.model(image), dim=1)
+        if self.tta:
+            p = 0.5 * (p + F.softmax(self.model(torch.flip(image, dims=[3])), dim=1))
+        return p
+
+
+def load_run_model(run: Path) -> tuple[nn.Module, dict[str, Any]]:
+    """The best-on-PublicTest EMA model of a run folder, and that checkpoint's state."""
+    from ferkit.config import from_dict
+    from ferkit.train import BEST, load_checkpoint
+
+    state = load_checkpoint(run / BEST)
+    cfg = from_dict(state["config"])
+    model = build_model(cfg.model)
+    model.load_state_dict(state["ema"])
+    return model.eval(), state
+
+
+def training_line(state: dict[str, Any], final: dict[str, Any] | None) -> str:
+    """One line saying what data, schedule and recipe produced the weights."""
+    c = state["config"]
+    m, o = c["model"], c["optim"]
+    line = (
+        f"FER-2013 Training, {m['name']} width {m['width']}, {c['epochs']} epochs "
+        f"(best PublicTest epoch {state['best']['epoch']}), SGD nesterov lr {o['lr']}/128 img "
+        f"batch {c['batch_size']}, wd {o['weight_decay']}, cosine, warm-up {o['warmup_epochs']}, "
+        f"label smoothing {o['label_smoothing']}, EMA {o['ema_decay']}, seed {c['seed']}"
+    )
+    if final and "PrivateTest" in final:
+        line += f"; PrivateTest acc {final['PrivateTest']['acc_tta']:.4f} (flip TTA)"
+    return line
+
+
+def export(run: Path, out: Path, tta: bool = True, opset: int = 20) -> dict[str, Any]:
+    """Export a run's best EMA model to `out` atomically; returns metadata and parity."""
+    import onnx
+
+    model, state = load_run_model(run)
+    cfg = state["config"]["model"]
+    size = int(cfg["input_size"])
+    wrapped = Probabilities(model, tta)
+    example = torch.rand(2, 1, size, size) * 255
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision not installed" noise
+    program = torch.onnx.export(
+        wrapped,
+        (example,),
+        input_names=["image"],
+        output_names=["probs"],
+        dynamic_shapes=({0: torch.export.Dim("N")},),
+        opset_version=opset,
+        dynamo=True,
+        verbose=False,
+    )
+    proto = program.model_proto
+    final_path = run / "final.json"
+    final = json.loads(final_path.read_text()) if final_path.is_file() else None
+    meta = {
+        "labels": json.dumps(list(LABELS)),
+        "input_size": json.dumps([size, size]),
+        "tta": "hflip" if tta else "none",
+        "ferkit_version": __version__,
+        "training": training_line(state, final),
+        "architecture": json.dumps(cfg),
+    }
+    if final:
+        for split in ("PublicTest", "PrivateTest"):
+            if split in final:
+                key = "acc_tta" if tta else "acc"
+                meta[f"accuracy_{split}"] = f"{final[split][key]:.4f}"
+    onnx.helper.set_model_props(proto, meta)
+    onnx.checker.check_model(proto)
+    data = proto.SerializeToString()
+    max_diff = parity(wrapped, data, size)
+    if not max_diff < PARITY_TOLERANCE:
+        raise FerkitError(
+            f"{out}: ONNX output differs from torch by {max_diff:.2e} "
+            f"(tolerance {PARITY_TOLERANCE:.0e}); not written"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        tmp.write_bytes(data)
+    return {"metadata": meta, "max_abs_diff": max_diff, "bytes": len(data)}
+
+
+def parity(wrapped: nn.Module, onnx_bytes: bytes, size: int, seed: int = 0) -> float:
+    """Max abs difference between torch and ONNX Runtime on random batches of 1 and 16."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    gen = torch.Generator().manual_seed(seed)
+    worst = 0.0
+    for n in (1, 16):
+        x = torch.rand(n, 1, size, size, generator=gen) * 255
+        with torch.no_grad():
+            expected = wrapped.eval()(x).numpy()
+        got = session.run(["probs"], {"image": x.numpy()})[0]
+        worst = max(worst, float(np.abs(got - expected).max()))
+    return worst

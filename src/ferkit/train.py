@@ -1,0 +1,442 @@
+"""`ferkit train`: fit on Training, select on PublicTest, report PrivateTest once.
+
+Reads top to bottom: load data into one uint8 tensor, build the model, then per epoch
+`train_one_epoch` (batched augmentation, SGD, EMA) and `evaluate` (EMA weights, flip TTA on
+PublicTest), with an atomic checkpoint every epoch and the best one kept. Randomness per
+epoch comes from (seed, epoch) alone, so `--resume` gives the same result as an
+uninterrupted run. Under `torchrun`, each process takes its share of every batch (DDP).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from ferkit.atomic import atomic_path, write_text
+from ferkit.augment import augment
+from ferkit.config import TrainConfig, from_dict
+from ferkit.data import load_cache
+from ferkit.errors import FerkitError
+from ferkit.models import build_model, count_params
+
+LAST, BEST = "last.pt", "best.pt"
+METRICS = "metrics.csv"
+FIELDS = [
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "val_acc_tta",
+    "img_per_s",
+    "epoch_s",
+]
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM during training; the last complete epoch's checkpoint is kept."""
+
+
+class EMA:
+    """Exponential moving average of a model's weights (buffers copied as they are)."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.decay = decay
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, step: int) -> None:
+        # Warm-up: early on, average over roughly the steps seen so far.
+        d = min(self.decay, (1 + step) / (10 + step))
+        for e, p in zip(self.model.parameters(), model.parameters(), strict=True):
+            e.lerp_(p.detach(), 1 - d)
+        for e, b in zip(self.model.buffers(), model.buffers(), strict=True):
+            e.copy_(b)
+
+
+@dataclasses.dataclass
+class Data:
+    """The splits as tensors on the training device: uint8 images [N, 1, H, W], int64 labels."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+
+
+def load_data(cfg: TrainConfig, device: torch.device) -> Data:
+    cache = load_cache(cfg.data)
+
+    def tensors(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = cache.split(split)
+        return (
+            torch.from_numpy(x.copy()).unsqueeze(1).to(device),
+            torch.from_numpy(y.copy()).to(device),
+        )
+
+    tx, ty = tensors("Training")
+    if cfg.train_limit:  # a seeded random subset: the cache is ordered by class
+        keep = torch.randperm(len(ty), generator=torch.Generator().manual_seed(cfg.seed))
+        keep = keep[: cfg.train_limit].sort().values.to(device)
+        tx, ty = tx[keep], ty[keep]
+    vx, vy = tensors("PublicTest")
+    return Data(tx, ty, vx, vy)
+
+
+def lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    """Linear warm-up for `warmup` steps, then cosine from `base` to 0 at `total`."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on conv and linear weights only (not BatchNorm weights or biases)."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def train_one_epoch(
+    model: nn.Module,
+    ema: EMA,
+    opt: torch.optim.Optimizer,
+    data: Data,
+    cfg: TrainConfig,
+    epoch: int,
+    step: int,
+    stop: list[bool],
+) -> dict[str, float]:
+    """One pass over Training in global batches of `cfg.batch_size`; returns loss, acc, speed."""
+    rank, world = _rank_world()
+    device = data.train_x.device
+    torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout; identical on every process
+    order_gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+    aug_gen = torch.Generator(device=device).manual_seed(cfg.seed * 100_003 + epoch * 997 + rank)
+    n = data.train_x.shape[0]
+    perm = torch.randperm(n, generator=order_gen).to(device)
+    steps = n // cfg.batch_size  # drop the last partial batch: equal steps on every process
+    local = cfg.batch_size // world
+    total_steps = cfg.epochs * steps
+    warmup = round(cfg.optim.warmup_epochs * steps)
+    base_lr = cfg.optim.lr * cfg.batch_size / 128
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device)
+    seen = 0
+    start = time.perf_counter()
+    bar = _progress(steps, f"epoch {epoch + 1}/{cfg.epochs}", rank)
+    for i in range(steps):
+        if stop[0]:
+            raise Interrupted
+        idx = perm[i * cfg.batch_size + rank * local : i * cfg.batch_size + (rank + 1) * local]
+        x = augment(data.train_x[idx].float(), cfg.augment, aug_gen)
+        y = data.train_y[idx]
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        lr = lr_at(step, total_steps, warmup, base_lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.optim.label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        ema.update(_unwrap(model), step)
+        loss_sum += loss.detach() * len(y)
+        correct += (logits.argmax(1) == y).sum()
+        seen += len(y)
+        if bar is not None:
+            rate = seen * world / (time.perf_counter() - start)
+            bar.set_postfix(
+                loss=f"{loss_sum.item() / seen:.3f}",
+                acc=f"{correct.item() / seen:.3f}",
+                img_s=f"{rate:.0f}",
+            )
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    seconds = time.perf_counter() - start
+    return {
+        "lr": lr,
+        "train_loss": loss_sum.item() / max(1, seen),
+        "train_acc": correct.item() / max(1, seen),
+        "img_per_s": seen * world / seconds,
+        "epoch_s": seconds,
+        "step": step,
+    }
+
+
+@torch.no_grad()
+def predict_probs(model: nn.Module, x: torch.Tensor, batch: int, tta: bool = False) -> torch.Tensor:
+    """Softmax probabilities for uint8 images [N, 1, H, W]; `tta` averages with the mirror."""
+    model.eval()
+    out = []
+    for i in range(0, x.shape[0], batch):
+        xb = x[i : i + batch].float()
+        p = F.softmax(model(xb).float(), 1)
+        if tta:
+            p = 0.5 * (p + F.softmax(model(xb.flip(3)).float(), 1))
+        out.append(p)
+    return torch.cat(out)
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int) -> dict[str, float]:
+    """Loss and accuracy, plain and with flip TTA."""
+    plain = predict_probs(model, x, batch)
+    flip = predict_probs(model, x, batch, tta=True)
+    return {
+        "loss": F.nll_loss(plain.clamp_min(1e-12).log(), y).item(),
+        "acc": (plain.argmax(1) == y).float().mean().item(),
+        "acc_tta": (flip.argmax(1) == y).float().mean().item(),
+    }
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """torch.save through a temporary file and an atomic rename."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint with `weights_only=True`: tensors and plain containers only."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FerkitError(f"{path}: no checkpoint") from None
+    except Exception as exc:  # torch raises several types for damaged or foreign files
+        raise FerkitError(f"{path}: not a ferkit checkpoint ({exc})") from None
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
+    """Run (or resume) training into `cfg.out`; returns the final metrics of the best epoch."""
+    rank, world = _init_distributed(cfg)
+    device = torch.device(cfg.device if cfg.device == "cpu" else f"cuda:{_local_rank()}")
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise FerkitError("--device cuda: no CUDA GPU is available to torch")
+    if cfg.batch_size % world:
+        raise FerkitError(f"batch size {cfg.batch_size} is not divisible by {world} processes")
+    torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // world))
+    run = Path(cfg.out)
+    data = load_data(cfg, device)
+    if not resume:  # normalisation constants of this training set travel with the model
+        pixels = data.train_x.float()
+        model_cfg = dataclasses.replace(
+            cfg.model,
+            input_size=data.train_x.shape[-1],
+            mean=round(pixels.mean().item(), 3),
+            std=round(pixels.std().item(), 3),
+        )
+        cfg = dataclasses.replace(cfg, model=model_cfg)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    ema = EMA(model, cfg.optim.ema_decay)
+    opt = torch.optim.SGD(
+        param_groups(model, cfg.optim.weight_decay),
+        lr=cfg.optim.lr,
+        momentum=cfg.optim.momentum,
+        nesterov=cfg.optim.nesterov,
+    )
+    start_epoch, step, best = 0, 0, {"val_acc_tta": -1.0, "epoch": 0}
+    if resume:
+        state = load_checkpoint(run / LAST)
+        model.load_state_dict(state["model"])
+        ema.model.load_state_dict(state["ema"])
+        opt.load_state_dict(state["optimizer"])
+        start_epoch, step, best = state["epoch"], state["step"], state["best"]
+    elif rank == 0:
+        run.mkdir(parents=True, exist_ok=True)
+        _write_run_info(run, cfg)
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(model)
+    if rank == 0:
+        print(
+            f"{cfg.model.name} width {cfg.model.width}: {count_params(ema.model) / 1e6:.2f} M "
+            f"params, {data.train_x.shape[0]:,} training images, {world} process(es), "
+            f"{torch.get_num_threads()} threads, device {device}",
+            file=sys.stderr,
+        )
+
+    stop = [False]
+    handlers = _catch_signals(stop)
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            stats = train_one_epoch(model, ema, opt, data, cfg, epoch, step, stop)
+            step = stats.pop("step")
+            val = evaluate(ema.model, data.val_x, data.val_y, cfg.eval_batch)
+            row = {
+                "epoch": epoch + 1,
+                **stats,
+                "val_loss": val["loss"],
+                "val_acc": val["acc"],
+                "val_acc_tta": val["acc_tta"],
+            }
+            if rank == 0:
+                improved = row["val_acc_tta"] > best["val_acc_tta"]
+                if improved:
+                    best = {"val_acc_tta": row["val_acc_tta"], "epoch": epoch + 1}
+                state = {
+                    "model": _unwrap(model).state_dict(),
+                    "ema": ema.model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "epoch": epoch + 1,
+                    "step": step,
+                    "best": best,
+                    "config": dataclasses.asdict(cfg),
+                }
+                save_checkpoint(run / LAST, state)
+                if improved:
+                    save_checkpoint(run / BEST, state)
+                _log_epoch(run, row)
+                print(
+                    f"epoch {epoch + 1}: train acc {row['train_acc']:.4f}, PublicTest acc "
+                    f"{val['acc']:.4f} (flip TTA {val['acc_tta']:.4f}), best "
+                    f"{best['val_acc_tta']:.4f} @ {best['epoch']}, {row['img_per_s']:.0f} img/s",
+                    file=sys.stderr,
+                )
+    finally:
+        _restore_signals(handlers)
+        if world > 1:
+            dist.barrier()
+    result = final_report(run, cfg, device) if rank == 0 else {}
+    if world > 1:
+        dist.destroy_process_group()
+    return result
+
+
+def final_report(run: Path, cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
+    """Evaluate the best-on-PublicTest EMA weights once on PublicTest and PrivateTest."""
+    state = load_checkpoint(run / BEST)
+    model = build_model(cfg.model).to(device)
+    model.load_state_dict(state["ema"])
+    cache = load_cache(cfg.data)
+    result: dict[str, Any] = {"best_epoch": state["epoch"], "epochs": cfg.epochs}
+    for split in ("PublicTest", "PrivateTest"):
+        try:
+            x, y = cache.split(split)
+        except FerkitError:
+            continue  # a source without PrivateTest (own data)
+        xt = torch.from_numpy(x.copy()).unsqueeze(1).to(device)
+        m = evaluate(model, xt, torch.from_numpy(y.copy()).to(device), cfg.eval_batch)
+        result[split] = {"acc": m["acc"], "acc_tta": m["acc_tta"], "loss": m["loss"], "n": len(y)}
+    write_text(run / "final.json", json.dumps(result, indent=2) + "\n")
+    return result
+
+
+# ---------------------------------------------------------------- run folder, processes, signals
+
+
+def _write_run_info(run: Path, cfg: TrainConfig) -> None:
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        rev = ""
+    info = {
+        "config": dataclasses.asdict(cfg),
+        "seed": cfg.seed,
+        "git_revision": rev or "unknown",
+        "torch": torch.__version__,
+        "argv": sys.argv,
+    }
+    write_text(run / "config.json", json.dumps(info, indent=2) + "\n")
+    with atomic_path(run / METRICS) as tmp:
+        tmp.write_text(",".join(FIELDS) + "\n")
+
+
+def read_run_config(run: Path) -> TrainConfig:
+    """The resolved config saved in a run folder."""
+    try:
+        info = json.loads((run / "config.json").read_text())
+    except (OSError, ValueError):
+        raise FerkitError(f"{run}: not a ferkit run folder (no readable config.json)") from None
+    return from_dict(info["config"])
+
+
+def _log_epoch(run: Path, row: dict[str, float]) -> None:
+    """Append the epoch to metrics.csv (dropping rows a resumed run redoes) and redraw curves."""
+    from ferkit.plots import training_curves
+
+    with open(run / METRICS, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < row["epoch"]]
+    rows.append({k: row[k] for k in FIELDS})
+    with atomic_path(run / METRICS) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    training_curves(run / METRICS, run / "curves.png")
+
+
+def _progress(total: int, desc: str, rank: int):
+    if rank != 0:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def _local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _rank_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _init_distributed(cfg: TrainConfig) -> tuple[int, int]:
+    """Join the torchrun process group when WORLD_SIZE > 1 (gloo on CPU, nccl on GPU)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        if cfg.device == "cuda":
+            torch.cuda.set_device(_local_rank())
+        dist.init_process_group("nccl" if cfg.device == "cuda" else "gloo")
+    return _rank_world()
+
+
+def _catch_signals(stop: list[bool]) -> dict[int, Any]:
+    def handler(signum: int, frame: Any) -> None:
+        stop[0] = True
+
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        old[sig] = signal.signal(sig, handler)
+    return old
+
+
+def _restore_signals(old: dict[int, Any]) -> None:
+    for sig, h in old.items():
+        signal.signal(sig, h)

@@ -1,0 +1,297 @@
+"""`ferkit train` and `ferkit export` on tiny generated data, on CPU."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training tests need ferkit[train] (torch)")
+
+from ferkit import train as train_mod  # noqa: E402
+from ferkit.config import TrainConfig, apply_overrides  # noqa: E402
+from ferkit.data import synthetic  # noqa: E402
+from ferkit.data.cache import write_cache  # noqa: E402
+from ferkit.models import ModelConfig  # noqa: E402
+
+
+def _cache(root: Path, per_class: dict[str, int]) -> Path:
+    x, y, s = synthetic.make_dataset(per_class, seed=0)
+    write_cache(
+        root,
+        x,
+        y,
+        s,
+        [f"row {i}" for i in range(len(y))],
+        {"format_version": 1, "source_kind": "synthetic"},
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def easy_cache(tmp_path_factory) -> Path:
+    """150 training faces per class: enough steps to learn in two epochs."""
+    return _cache(
+        tmp_path_factory.mktemp("easy"), {"Training": 150, "PublicTest": 20, "PrivateTest": 20}
+    )
+
+
+@pytest.fixture(scope="module")
+def small_cache(tmp_path_factory) -> Path:
+    return _cache(
+        tmp_path_factory.mktemp("small"), {"Training": 20, "PublicTest": 4, "PrivateTest": 4}
+    )
+
+
+def _cfg(data: Path, out: Path, **kw) -> TrainConfig:
+    base = TrainConfig(
+        data=str(data),
+        out=str(out),
+        epochs=2,
+        batch_size=32,
+        threads=2,
+        model=ModelConfig(width=8),
+        eval_batch=256,
+    )
+    return apply_overrides(base, {"optim.warmup_epochs": 0.3, **kw})
+
+
+def _metrics(run: Path) -> list[dict[str, str]]:
+    with open(run / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _learned(run: Path) -> list[tuple[str, ...]]:
+    """The metrics that must be reproducible (not the timings)."""
+    keys = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_acc_tta")
+    return [tuple(r[k] for k in keys) for r in _metrics(run)]
+
+
+def test_two_epochs_learn_an_easy_task(easy_cache, tmp_path):
+    run = tmp_path / "run"
+    result = train_mod.train(_cfg(easy_cache, run, **{"model.width": 16}))
+    assert result["PublicTest"]["acc_tta"] > 0.7  # chance is 1/7
+    assert result["PrivateTest"]["acc_tta"] > 0.7
+    assert {"config.json", "metrics.csv", "curves.png", "last.pt", "best.pt", "final.json"} <= {
+        p.name for p in run.iterdir()
+    }
+    info = json.loads((run / "config.json").read_text())
+    assert info["seed"] == 0 and info["git_revision"] and info["config"]["model"]["width"] == 16
+    assert 100 < info["config"]["model"]["mean"] < 200  # normalisation measured on Training
+    rows = _metrics(run)
+    assert [int(r["epoch"]) for r in rows] == [1, 2] and float(rows[0]["img_per_s"]) > 0
+    assert (run / "curves.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_same_seed_same_metrics_and_resume_equals_uninterrupted(small_cache, tmp_path, monkeypatch):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    train_mod.train(_cfg(small_cache, a, epochs=3))
+    train_mod.train(_cfg(small_cache, b, epochs=3))
+    assert _learned(a) == _learned(b)
+
+    real = train_mod.train_one_epoch
+
+    def stop_at_epoch_2(*args, **kwargs):
+        if args[5] == 2:  # epoch index
+            raise train_mod.Interrupted
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "train_one_epoch", stop_at_epoch_2)
+    with pytest.raises(train_mod.Interrupted):
+        train_mod.train(_cfg(small_cache, c, epochs=3))
+    assert len(_metrics(c)) == 2
+    monkeypatch.setattr(train_mod, "train_one_epoch", real)
+    train_mod.train(train_mod.read_run_config(c), resume=True)
+    assert _learned(c) == _learned(a)
+    ema_a = train_mod.load_checkpoint(a / "last.pt")["ema"]
+    ema_c = train_mod.load_checkpoint(c / "last.pt")["ema"]
+    for k in ema_a:
+        torch.testing.assert_close(ema_a[k], ema_c[k], rtol=0, atol=0)
+
+
+def _ferkit(*args: str, cwd: Path, **popen) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "ferkit", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
+def test_sigterm_saves_and_exits_cleanly_then_resumes(small_cache, tmp_path):
+    run = tmp_path / "run"
+    proc = _ferkit(
+        "train",
+        "--data",
+        str(small_cache),
+        "--out",
+        str(run),
+        "--epochs",
+        "200",
+        "--width",
+        "8",
+        "--batch-size",
+        "32",
+        cwd=tmp_path,
+    )
+    deadline = time.time() + 120
+    while not (run / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and f"--resume {run}" in err
+    done = len(_metrics(run))
+    assert 1 <= done < 200
+    state = train_mod.load_checkpoint(run / "last.pt")
+    assert state["epoch"] == done
+    proc = _ferkit("train", "--resume", str(run), "--epochs", str(done + 1), cwd=tmp_path)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert [int(r["epoch"]) for r in _metrics(run)] == list(range(1, done + 2))
+    assert "PrivateTest" in json.loads((run / "final.json").read_text())
+
+
+def test_ddp_with_two_processes(small_cache, tmp_path):
+    run = tmp_path / "ddp"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "ferkit",
+        "train",
+        "--data",
+        str(small_cache),
+        "--out",
+        str(run),
+        "--epochs",
+        "2",
+        "--width",
+        "8",
+        "--batch-size",
+        "32",
+        "--threads",
+        "1",
+    ]
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "2 process(es)" in r.stderr
+    assert [int(r["epoch"]) for r in _metrics(run)] == [1, 2]
+    final = json.loads((run / "final.json").read_text())
+    assert final["PrivateTest"]["n"] == 28
+
+
+def test_config_overrides_and_toml(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text(
+        'epochs = 7\n[model]\nname = "resnet18"\nwidth = 16\n[optim]\nlr = 0.05\n'
+        "[augment]\nerase_area = [0.1, 0.2]\n"
+    )
+    from ferkit.config import load_toml
+
+    cfg = apply_overrides(TrainConfig(), {**load_toml(toml), "model.width": "24", "bf16": "true"})
+    assert (cfg.epochs, cfg.model.name, cfg.model.width, cfg.optim.lr, cfg.bf16) == (
+        7,
+        "resnet18",
+        24,
+        0.05,
+        True,
+    )
+    assert cfg.augment.erase_area == (0.1, 0.2)
+    from ferkit.errors import FerkitError
+
+    with pytest.raises(FerkitError, match=r"unknown config key 'optim\.lrr'"):
+        apply_overrides(cfg, {"optim.lrr": "1"})
+    with pytest.raises(FerkitError, match="'many' is not a int"):
+        apply_overrides(cfg, {"epochs": "many"})
+    from ferkit.config import from_dict
+
+    assert from_dict(dataclasses.asdict(cfg)) == cfg  # the round trip through config.json
+
+
+def test_lr_schedule_warms_up_then_decays_to_zero():
+    lrs = [train_mod.lr_at(s, 100, 10, 0.1) for s in range(101)]
+    assert lrs[0] == pytest.approx(0.01) and lrs[9] == pytest.approx(0.1)
+    assert lrs[10] == pytest.approx(0.1) and lrs[55] == pytest.approx(0.05)
+    assert lrs[100] == pytest.approx(0.0, abs=1e-12)
+    assert all(a >= b for a, b in itertools.pairwise(lrs[10:]))
+
+
+def test_augment_is_batched_seeded_and_identity_when_off():
+    from ferkit.augment import AugmentConfig, augment
+
+    x = torch.rand(64, 1, 48, 48) * 255
+    cfg = AugmentConfig()
+    a = augment(x, cfg, torch.Generator().manual_seed(1))
+    b = augment(x, cfg, torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and torch.equal(a, b)
+    assert not torch.equal(a, augment(x, cfg, torch.Generator().manual_seed(2)))
+    off = AugmentConfig(rotate_deg=0, scale=0, shift=0, hflip=False, erase_p=0)
+    torch.testing.assert_close(augment(x, off, torch.Generator()), x, atol=1e-3, rtol=0)
+    erase = dataclasses.replace(off, erase_p=1.0, erase_area=(0.1, 0.1), erase_ratio=(1.0, 1.0))
+    erased = augment(x, erase, torch.Generator().manual_seed(0))
+    changed = (~torch.isclose(erased, x, atol=1e-3)).float().mean((1, 2, 3))
+    assert ((changed > 0.05) & (changed < 0.15)).all()  # one ~10% rectangle per image
+    mirror = dataclasses.replace(off, hflip=True)
+    out = augment(x, mirror, torch.Generator().manual_seed(0))
+    flipped = torch.isclose(out, x.flip(3), atol=1e-3).flatten(1).all(1)
+    same = torch.isclose(out, x, atol=1e-3).flatten(1).all(1)
+    assert (flipped | same).all() and 10 < int(flipped.sum()) < 54
+
+
+def test_export_contract_parity_and_flip_invariance(easy_cache, tmp_path):
+    from ferkit.export import export
+    from ferkit.infer import Classifier
+
+    run = tmp_path / "run"
+    train_mod.train(_cfg(easy_cache, run, epochs=1))
+    result = export(run, tmp_path / "m.onnx")
+    assert result["max_abs_diff"] < 1e-4
+    clf = Classifier(tmp_path / "m.onnx")
+    meta = clf.info.metadata
+    assert json.loads(meta["labels"]) == [
+        "angry",
+        "disgust",
+        "fear",
+        "happy",
+        "sad",
+        "surprise",
+        "neutral",
+    ]
+    assert json.loads(meta["input_size"]) == [48, 48] and meta["tta"] == "hflip"
+    assert meta["ferkit_version"] and "1 epochs" in meta["training"]
+    faces = (np.random.default_rng(0).random((5, 48, 48)) * 255).astype(np.uint8)
+    p = clf.classify(faces)
+    assert p.shape == (5, 7) and np.allclose(p.sum(1), 1, atol=1e-5)
+    # the graph averages each image with its mirror, so a mirrored face scores the same
+    np.testing.assert_allclose(clf.classify(faces[:, :, ::-1].copy()), p, atol=1e-5)
+    # batches of any size: one at a time equals all at once
+    np.testing.assert_allclose(np.concatenate([clf.classify(f[None]) for f in faces]), p, atol=1e-5)
+    # faces of another size are resized to the model's input size
+    assert clf.classify([np.zeros((96, 96), np.uint8)]).shape == (1, 7)
+
+    plain = export(run, tmp_path / "plain.onnx", tta=False)
+    assert plain["metadata"]["tta"] == "none"
+    assert not np.allclose(
+        Classifier(tmp_path / "plain.onnx").classify(faces[:, :, ::-1].copy()),
+        Classifier(tmp_path / "plain.onnx").classify(faces),
+        atol=1e-4,
+    )
