@@ -1,0 +1,57 @@
+"""The shipped default model: integrity, contract, and the accuracy its card states."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from ferkit.emotions import LABELS
+from ferkit.errors import FerkitError
+from ferkit.infer import Classifier, recorded_sha256, sha256_file, shipped_model_path
+
+from .conftest import SHARED_ARCHIVE
+
+MODEL = shipped_model_path()
+CARD = shipped_model_path("MODEL_CARD.md")
+
+pytestmark = pytest.mark.skipif(not MODEL.is_file(), reason="no shipped model in this checkout")
+
+
+def _card_accuracy(split: str) -> float:
+    """The accuracy the model card states, from its line `- SPLIT accuracy: NN.NN%`."""
+    match = re.search(rf"^- {split} accuracy: (\d+\.\d+)%", CARD.read_text(), re.MULTILINE)
+    assert match, f"MODEL_CARD.md states no {split} accuracy"
+    return float(match.group(1))
+
+
+def test_shipped_model_is_intact_small_and_follows_the_contract():
+    assert sha256_file(MODEL) == recorded_sha256()
+    assert MODEL.stat().st_size < 8 * 2**20  # a few MB at most
+    clf = Classifier()
+    assert clf.labels == LABELS and clf.info.input_size == (48, 48)
+    assert clf.info.tta == "hflip" and "FER-2013" in clf.info.metadata["training"]
+    p = clf.classify(np.full((3, 48, 48), 128, np.uint8))
+    assert p.shape == (3, 7) and np.allclose(p.sum(1), 1, atol=1e-5)
+
+
+def test_a_tampered_shipped_model_is_refused(monkeypatch):
+    monkeypatch.setattr("ferkit.infer.recorded_sha256", lambda name="default.onnx": "0" * 64)
+    with pytest.raises(FerkitError, match="does not match the recorded"):
+        Classifier()
+
+
+@pytest.mark.skipif(not SHARED_ARCHIVE.is_file(), reason=f"no FER-2013 archive at {SHARED_ARCHIVE}")
+def test_shipped_model_accuracy_matches_its_card(tmp_path):
+    from ferkit.data import load_cache
+    from ferkit.data.prepare import PrepareConfig, prepare
+
+    prepare(PrepareConfig(source=SHARED_ARCHIVE, out=tmp_path / "fer"))
+    cache = load_cache(tmp_path / "fer")
+    clf = Classifier()
+    for split in ("PublicTest", "PrivateTest"):
+        x, y = cache.split(split)
+        acc = 100 * float((clf.classify(x).argmax(1) == y).mean())
+        assert acc == pytest.approx(_card_accuracy(split), abs=0.1), split
+    assert _card_accuracy("PrivateTest") >= 69.0
