@@ -163,6 +163,7 @@ def test_sigterm_saves_and_exits_cleanly_then_resumes(small_cache, tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert [int(r["epoch"]) for r in _metrics(run)] == list(range(1, done + 2))
+    assert json.loads((run / "config.json").read_text())["config"]["epochs"] == done + 1
     assert "PrivateTest" in json.loads((run / "final.json").read_text())
 
 

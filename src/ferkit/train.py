@@ -268,9 +268,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         ema.model.load_state_dict(state["ema"])
         opt.load_state_dict(state["optimizer"])
         start_epoch, step, best = state["epoch"], state["step"], state["best"]
-    elif rank == 0:
+    if rank == 0:  # on resume too: an extended schedule (`--epochs`) is recorded
         run.mkdir(parents=True, exist_ok=True)
-        _write_run_info(run, cfg)
+        _write_run_info(run, cfg, fresh=not resume)
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model)
     if rank == 0:
@@ -350,7 +350,9 @@ def final_report(run: Path, cfg: TrainConfig, device: torch.device) -> dict[str,
 # ---------------------------------------------------------------- run folder, processes, signals
 
 
-def _write_run_info(run: Path, cfg: TrainConfig) -> None:
+def _write_run_info(run: Path, cfg: TrainConfig, fresh: bool) -> None:
+    """config.json (resolved config, seed, git revision, command) and, for a new run, an
+    empty metrics.csv."""
     try:
         rev = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -369,8 +371,8 @@ def _write_run_info(run: Path, cfg: TrainConfig) -> None:
         "argv": sys.argv,
     }
     write_text(run / "config.json", json.dumps(info, indent=2) + "\n")
-    with atomic_path(run / METRICS) as tmp:
-        tmp.write_text(",".join(FIELDS) + "\n")
+    if fresh:
+        write_text(run / METRICS, ",".join(FIELDS) + "\n")
 
 
 def read_run_config(run: Path) -> TrainConfig:
