@@ -119,6 +119,23 @@ def test_same_seed_same_metrics_and_resume_equals_uninterrupted(small_cache, tmp
         torch.testing.assert_close(ema_a[k], ema_c[k], rtol=0, atol=0)
 
 
+def _train_args(data: Path, run: Path, epochs: int) -> list[str]:
+    """`ferkit train` arguments for a tiny, fast model."""
+    return [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--epochs",
+        str(epochs),
+        "--width",
+        "8",
+        "--batch-size",
+        "32",
+    ]
+
+
 def _ferkit(*args: str, cwd: Path, **popen) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
@@ -134,20 +151,7 @@ def _ferkit(*args: str, cwd: Path, **popen) -> subprocess.Popen:
 
 def test_sigterm_saves_and_exits_cleanly_then_resumes(small_cache, tmp_path):
     run = tmp_path / "run"
-    proc = _ferkit(
-        "train",
-        "--data",
-        str(small_cache),
-        "--out",
-        str(run),
-        "--epochs",
-        "200",
-        "--width",
-        "8",
-        "--batch-size",
-        "32",
-        cwd=tmp_path,
-    )
+    proc = _ferkit(*_train_args(small_cache, run, epochs=200), cwd=tmp_path)
     deadline = time.time() + 120
     while not (run / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
@@ -169,29 +173,8 @@ def test_sigterm_saves_and_exits_cleanly_then_resumes(small_cache, tmp_path):
 
 def test_ddp_with_two_processes(small_cache, tmp_path):
     run = tmp_path / "ddp"
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "ferkit",
-        "train",
-        "--data",
-        str(small_cache),
-        "--out",
-        str(run),
-        "--epochs",
-        "2",
-        "--width",
-        "8",
-        "--batch-size",
-        "32",
-        "--threads",
-        "1",
-    ]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
+    cmd = [*torchrun, "2", "-m", "ferkit", *_train_args(small_cache, run, 2), "--threads", "1"]
     r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "2 process(es)" in r.stderr

@@ -15,11 +15,11 @@ from ferkit.errors import FerkitError
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def _warn(message: str) -> None:
-    _console(stderr=True).print(f"[yellow]warning:[/] {message}", soft_wrap=True)
+    _console(stderr=True).print(f"[yellow]warning:[/] {message}")
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
