@@ -190,27 +190,26 @@ def train_one_epoch(
 
 
 @torch.no_grad()
-def predict_probs(model: nn.Module, x: torch.Tensor, batch: int, tta: bool = False) -> torch.Tensor:
-    """Softmax probabilities for uint8 images [N, 1, H, W]; `tta` averages with the mirror."""
+def predict_probs(
+    model: nn.Module, x: torch.Tensor, batch: int, flip: bool = False
+) -> torch.Tensor:
+    """Softmax probabilities for uint8 images [N, 1, H, W], or for their mirror images."""
     model.eval()
     out = []
     for i in range(0, x.shape[0], batch):
         xb = x[i : i + batch].float()
-        p = F.softmax(model(xb).float(), 1)
-        if tta:
-            p = 0.5 * (p + F.softmax(model(xb.flip(3)).float(), 1))
-        out.append(p)
+        out.append(F.softmax(model(xb.flip(3) if flip else xb).float(), 1))
     return torch.cat(out)
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int) -> dict[str, float]:
-    """Loss and accuracy, plain and with flip TTA."""
+    """Loss and accuracy, plain and with flip TTA (the mean of the image's and its mirror's)."""
     plain = predict_probs(model, x, batch)
-    flip = predict_probs(model, x, batch, tta=True)
+    tta = 0.5 * (plain + predict_probs(model, x, batch, flip=True))
     return {
         "loss": F.nll_loss(plain.clamp_min(1e-12).log(), y).item(),
         "acc": (plain.argmax(1) == y).float().mean().item(),
-        "acc_tta": (flip.argmax(1) == y).float().mean().item(),
+        "acc_tta": (tta.argmax(1) == y).float().mean().item(),
     }
 
 
