@@ -18,6 +18,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training tests need ferkit[train] (torch)")
 
+from ferkit import runs  # noqa: E402
 from ferkit import train as train_mod  # noqa: E402
 from ferkit.config import TrainConfig, apply_overrides  # noqa: E402
 from ferkit.data import synthetic  # noqa: E402
@@ -111,10 +112,10 @@ def test_same_seed_same_metrics_and_resume_equals_uninterrupted(small_cache, tmp
         train_mod.train(_cfg(small_cache, c, epochs=3))
     assert len(_metrics(c)) == 2
     monkeypatch.setattr(train_mod, "train_one_epoch", real)
-    train_mod.train(train_mod.read_run_config(c), resume=True)
+    train_mod.train(runs.read_run_config(c), resume=True)
     assert _learned(c) == _learned(a)
-    ema_a = train_mod.load_checkpoint(a / "last.pt")["ema"]
-    ema_c = train_mod.load_checkpoint(c / "last.pt")["ema"]
+    ema_a = runs.load_checkpoint(a / "last.pt")["ema"]
+    ema_c = runs.load_checkpoint(c / "last.pt")["ema"]
     for k in ema_a:
         torch.testing.assert_close(ema_a[k], ema_c[k], rtol=0, atol=0)
 
@@ -161,7 +162,7 @@ def test_sigterm_saves_and_exits_cleanly_then_resumes(small_cache, tmp_path):
     assert "Traceback" not in err and f"--resume {run}" in err
     done = len(_metrics(run))
     assert 1 <= done < 200
-    state = train_mod.load_checkpoint(run / "last.pt")
+    state = runs.load_checkpoint(run / "last.pt")
     assert state["epoch"] == done
     proc = _ferkit("train", "--resume", str(run), "--epochs", str(done + 1), cwd=tmp_path)
     _, err = proc.communicate(timeout=120)

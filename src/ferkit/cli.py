@@ -109,7 +109,8 @@ def _require_torch() -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     _require_torch()
     from ferkit.config import TrainConfig, apply_overrides, load_toml
-    from ferkit.train import Interrupted, read_run_config, train
+    from ferkit.runs import read_run_config
+    from ferkit.train import Interrupted, train
 
     overrides: dict[str, object] = {}
     if args.config:

@@ -48,7 +48,7 @@ class Probabilities(nn.Module):
 def load_run_model(run: Path) -> tuple[nn.Module, dict[str, Any]]:
     """The best-on-PublicTest EMA model of a run folder, and that checkpoint's state."""
     from ferkit.config import from_dict
-    from ferkit.train import BEST, load_checkpoint
+    from ferkit.runs import BEST, load_checkpoint
 
     state = load_checkpoint(run / BEST)
     cfg = from_dict(state["config"])

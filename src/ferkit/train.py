@@ -10,13 +10,11 @@ uninterrupted run. Under `torchrun`, each process takes its share of every batch
 from __future__ import annotations
 
 import copy
-import csv
 import dataclasses
 import json
 import math
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,26 +25,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from ferkit.atomic import atomic_path, write_text
+from ferkit.atomic import write_text
 from ferkit.augment import augment
-from ferkit.config import TrainConfig, from_dict
+from ferkit.config import TrainConfig
 from ferkit.data import load_cache
 from ferkit.errors import FerkitError
 from ferkit.models import build_model, count_params
-
-LAST, BEST = "last.pt", "best.pt"
-METRICS = "metrics.csv"
-FIELDS = [
-    "epoch",
-    "lr",
-    "train_loss",
-    "train_acc",
-    "val_loss",
-    "val_acc",
-    "val_acc_tta",
-    "img_per_s",
-    "epoch_s",
-]
+from ferkit.runs import BEST, LAST, load_checkpoint, log_epoch, save_checkpoint, write_run_info
 
 
 class Interrupted(Exception):
@@ -213,22 +198,6 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int) -> 
     }
 
 
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """torch.save through a temporary file and an atomic rename."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save(state, f)
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint with `weights_only=True`: tensors and plain containers only."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FerkitError(f"{path}: no checkpoint") from None
-    except Exception as exc:  # torch raises several types for damaged or foreign files
-        raise FerkitError(f"{path}: not a ferkit checkpoint ({exc})") from None
-
-
 def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     """Run (or resume) training into `cfg.out`; returns the final metrics of the best epoch."""
     rank, world = _init_distributed(cfg)
@@ -269,7 +238,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         start_epoch, step, best = state["epoch"], state["step"], state["best"]
     if rank == 0:  # on resume too: an extended schedule (`--epochs`) is recorded
         run.mkdir(parents=True, exist_ok=True)
-        _write_run_info(run, cfg, fresh=not resume)
+        write_run_info(run, cfg, fresh=not resume)
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model)
     if rank == 0:
@@ -310,7 +279,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                 save_checkpoint(run / LAST, state)
                 if improved:
                     save_checkpoint(run / BEST, state)
-                _log_epoch(run, row)
+                log_epoch(run, row)
                 print(
                     f"epoch {epoch + 1}: train acc {row['train_acc']:.4f}, PublicTest acc "
                     f"{val['acc']:.4f} (flip TTA {val['acc_tta']:.4f}), best "
@@ -347,54 +316,6 @@ def final_report(run: Path, cfg: TrainConfig, device: torch.device) -> dict[str,
 
 
 # ---------------------------------------------------------------- run folder, processes, signals
-
-
-def _write_run_info(run: Path, cfg: TrainConfig, fresh: bool) -> None:
-    """config.json (resolved config, seed, git revision, command) and, for a new run, an
-    empty metrics.csv."""
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).parent,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        rev = ""
-    info = {
-        "config": dataclasses.asdict(cfg),
-        "seed": cfg.seed,
-        "git_revision": rev or "unknown",
-        "torch": torch.__version__,
-        "argv": sys.argv,
-    }
-    write_text(run / "config.json", json.dumps(info, indent=2) + "\n")
-    if fresh:
-        write_text(run / METRICS, ",".join(FIELDS) + "\n")
-
-
-def read_run_config(run: Path) -> TrainConfig:
-    """The resolved config saved in a run folder."""
-    try:
-        info = json.loads((run / "config.json").read_text())
-    except (OSError, ValueError):
-        raise FerkitError(f"{run}: not a ferkit run folder (no readable config.json)") from None
-    return from_dict(info["config"])
-
-
-def _log_epoch(run: Path, row: dict[str, float]) -> None:
-    """Append the epoch to metrics.csv (dropping rows a resumed run redoes) and redraw curves."""
-    from ferkit.plots import training_curves
-
-    with open(run / METRICS, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < row["epoch"]]
-    rows.append({k: row[k] for k in FIELDS})
-    with atomic_path(run / METRICS) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, FIELDS)
-        w.writeheader()
-        w.writerows(rows)
-    training_curves(run / METRICS, run / "curves.png")
 
 
 def _progress(total: int, desc: str, rank: int):
