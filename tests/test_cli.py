@@ -7,25 +7,32 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ferkit.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 # Runs ferkit's CLI in a fresh interpreter where `import torch` fails, then checks that
 # nothing tried to import it. Proves core commands work on an install without torch.
-NO_TORCH = """
+BLOCK_TORCH = """
 import sys, importlib.abc
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
         if name == "torch" or name.startswith("torch."):
             raise ImportError("torch is blocked in this test")
 sys.meta_path.insert(0, Block())
+"""
+NO_TORCH = (
+    BLOCK_TORCH
+    + """
 import ferkit
 from ferkit.cli import main
 code = main(sys.argv[1:])
 assert "torch" not in sys.modules
 sys.exit(code)
 """
+)
 
 
 def _run_without_torch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -47,6 +54,21 @@ def test_import_and_data_commands_work_without_torch(tmp_path, kaggle_zip):
     r = _run_without_torch("demo", "--out", "demo", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "demo" / "cache" / "samples.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_shipped_model_classifies_without_torch():
+    from ferkit.infer import shipped_model_path
+
+    if not shipped_model_path().is_file():
+        pytest.skip("no shipped model in this checkout")
+    code = BLOCK_TORCH + (
+        "import numpy as np\n"
+        "from ferkit.infer import Classifier\n"
+        "p = Classifier().classify(np.full((2, 48, 48), 100, np.uint8))\n"
+        "assert p.shape == (2, 7) and 'torch' not in sys.modules\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
 
 
 def test_stats_prints_table_and_writes_figures(tmp_path, kaggle_zip, capsys):
