@@ -31,7 +31,7 @@ def test_shipped_model_is_intact_small_and_follows_the_contract():
     assert MODEL.stat().st_size < 8 * 2**20  # a few MB at most
     clf = Classifier()
     assert clf.labels == LABELS and clf.info.input_size == (48, 48)
-    assert clf.info.tta == "hflip" and "FER-2013" in clf.info.metadata["training"]
+    assert clf.info.tta == "hflip" and "Training" in clf.info.metadata["training"]
     p = clf.classify(np.full((3, 48, 48), 128, np.uint8))
     assert p.shape == (3, 7) and np.allclose(p.sum(1), 1, atol=1e-5)
 

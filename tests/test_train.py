@@ -22,21 +22,16 @@ from ferkit import runs  # noqa: E402
 from ferkit import train as train_mod  # noqa: E402
 from ferkit.config import TrainConfig, apply_overrides  # noqa: E402
 from ferkit.data import synthetic  # noqa: E402
-from ferkit.data.cache import write_cache  # noqa: E402
+from ferkit.data.prepare import PrepareConfig, prepare  # noqa: E402
 from ferkit.models import ModelConfig  # noqa: E402
 
 
 def _cache(root: Path, per_class: dict[str, int]) -> Path:
+    """Synthetic faces written as fer2013.csv and prepared like a user's data."""
     x, y, s = synthetic.make_dataset(per_class, seed=0)
-    write_cache(
-        root,
-        x,
-        y,
-        s,
-        [f"row {i}" for i in range(len(y))],
-        {"format_version": 1, "source_kind": "synthetic"},
-    )
-    return root
+    source = synthetic.write_csv(root / "fer2013.csv", x, y, s)
+    prepare(PrepareConfig(source=source, out=root / "cache"))
+    return root / "cache"
 
 
 @pytest.fixture(scope="module")
@@ -263,6 +258,7 @@ def test_export_contract_parity_and_flip_invariance(easy_cache, tmp_path):
     ]
     assert json.loads(meta["input_size"]) == [48, 48] and meta["tta"] == "hflip"
     assert meta["ferkit_version"] and "1 epochs" in meta["training"]
+    assert meta["training"].startswith("Training split (1,050 images) of fer2013.csv, vgg-s")
     faces = (np.random.default_rng(0).random((5, 48, 48)) * 255).astype(np.uint8)
     p = clf.classify(faces)
     assert p.shape == (5, 7) and np.allclose(p.sum(1), 1, atol=1e-5)

@@ -57,12 +57,23 @@ def load_run_model(run: Path) -> tuple[nn.Module, dict[str, Any]]:
     return model.eval(), state
 
 
+def _data_line(data_dir: str) -> str:
+    """What the model was fitted on, from the cache manifest when it is still there."""
+    from ferkit.data.cache import read_manifest
+
+    manifest = read_manifest(Path(data_dir)) or {}
+    counts, source = manifest.get("counts", {}).get("Training"), manifest.get("source")
+    if not counts or not source:
+        return f"Training split of {data_dir}"
+    return f"Training split ({sum(counts.values()):,} images) of {Path(source).name}"
+
+
 def training_line(state: dict[str, Any], final: dict[str, Any] | None) -> str:
     """One line saying what data, schedule and recipe produced the weights."""
     c = state["config"]
     m, o = c["model"], c["optim"]
     line = (
-        f"FER-2013 Training, {m['name']} width {m['width']}, {c['epochs']} epochs "
+        f"{_data_line(c['data'])}, {m['name']} width {m['width']}, {c['epochs']} epochs "
         f"(best PublicTest epoch {state['best']['epoch']}), SGD nesterov lr {o['lr']}/128 img "
         f"batch {c['batch_size']}, wd {o['weight_decay']}, cosine, warm-up {o['warmup_epochs']}, "
         f"label smoothing {o['label_smoothing']}, EMA {o['ema_decay']}, seed {c['seed']}"
