@@ -315,7 +315,7 @@ def final_report(run: Path, cfg: TrainConfig, device: torch.device) -> dict[str,
     return result
 
 
-# ---------------------------------------------------------------- run folder, processes, signals
+# ---------------------------------------------------------------- progress, processes, signals
 
 
 def _progress(total: int, desc: str, rank: int):
