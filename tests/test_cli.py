@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from ferkit.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+JPEG_MAGIC = b"\xff\xd8\xff"
 
 # Runs ferkit's CLI in a fresh interpreter where `import torch` fails, then checks that
 # nothing tried to import it. Proves core commands work on an install without torch.
@@ -53,9 +55,13 @@ def test_import_and_data_commands_work_without_torch(tmp_path, kaggle_zip):
     assert r.returncode == 0, r.stderr
     assert "PrivateTest" in r.stdout
     assert re.search(r"total\s*│\s*42\s*│\s*14\s*│\s*14\s*│", r.stdout), r.stdout
-    r = _run_without_torch("demo", "--out", "demo", cwd=tmp_path)
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    r = _run_without_torch("demo", "--images", str(examples), "--out", "demo", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "demo" / "cache" / "samples.png").read_bytes().startswith(PNG_MAGIC)
+    rows = [json.loads(line) for line in (tmp_path / "demo" / "predictions.jsonl").open()]
+    assert [(Path(x["path"]).name, x["label"]) for x in rows] == [("astronaut.jpg", "happy")]
+    assert (tmp_path / "demo" / "astronaut.jpg").read_bytes().startswith(JPEG_MAGIC)
+    assert "3 images, 1 faces, 2 with no face, 0 errors" in r.stderr
 
 
 def test_shipped_model_classifies_without_torch():

@@ -8,4 +8,14 @@ from ferkit.emotions import LABELS, SPLITS
 
 __version__ = "0.1.0"
 
-__all__ = ["LABELS", "SPLITS", "__version__"]
+__all__ = ["LABELS", "SPLITS", "EmotionRecognizer", "Face", "__version__"]
+
+
+def __getattr__(name: str):
+    """`from ferkit import EmotionRecognizer` without importing OpenCV and ONNX Runtime at
+    `import ferkit` time."""
+    if name in ("EmotionRecognizer", "Face"):
+        from ferkit import recognize
+
+        return getattr(recognize, name)
+    raise AttributeError(f"module 'ferkit' has no attribute {name!r}")

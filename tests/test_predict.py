@@ -1,0 +1,265 @@
+"""Face detection, cropping geometry, image inputs, the Python API and `ferkit predict`.
+
+Real faces come from the bundled public-domain astronaut photo (examples/astronaut.jpg),
+pasted into larger canvases at known places."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from ferkit import LABELS, EmotionRecognizer
+from ferkit.cli import main
+from ferkit.detect import Detection, make_detector
+from ferkit.errors import FerkitError
+from ferkit.images import load_image
+from ferkit.recognize import crop_face, eye_angle
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ASTRONAUT = EXAMPLES / "astronaut.jpg"
+FACE_BOX = (179, 83, 88, 88)  # dlib's box on the astronaut, checked by a test below
+
+
+def iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
+    return iw * ih / (aw * ah + bw * bh - iw * ih)
+
+
+@pytest.fixture(scope="module")
+def rec() -> EmotionRecognizer:
+    return EmotionRecognizer(threads=1)
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return cv2.imread(str(ASTRONAUT))
+
+
+def test_astronaut_face_is_found_and_smiling(rec):
+    faces = rec.predict(ASTRONAUT)
+    assert len(faces) == 1
+    assert iou(faces[0].box, FACE_BOX) > 0.9
+    assert faces[0].label == "happy" and faces[0].confidence > 0.6
+    assert list(faces[0].probs) == list(LABELS)
+    assert sum(faces[0].probs.values()) == pytest.approx(1, abs=1e-4)
+    assert json.loads(json.dumps(faces[0].to_dict()))["box"] == list(faces[0].box)
+
+
+PASTES = [(1.0, 40, 300), (2.0, 500, 60), (0.75, 700, 420)]
+
+
+@pytest.mark.parametrize(
+    ("detector", "scale", "x", "y"),
+    # Haar misses this face below ~100 px on a flat canvas (see the README's detector table)
+    [("dlib", *p) for p in PASTES] + [("haar", *p) for p in PASTES[:2]],
+)
+def test_detectors_find_a_pasted_face_where_it_was_put(astronaut, detector, scale, x, y):
+    """The astronaut's head pasted into a flat 1000x700 canvas: the box must move and scale
+    with it."""
+    head = astronaut[40:260, 130:320]  # a 190x220 region around the face
+    head = cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    canvas = np.full((700, 1000, 3), 127, np.uint8)
+    h, w = head.shape[:2]
+    canvas[y : y + h, x : x + w] = head
+    det = make_detector(detector, min_face=40)
+    found = sorted(det.detect(canvas), key=lambda d: -d.box[2])
+    if detector == "dlib":  # Haar also fires on an eye at 2x; dlib must not
+        assert len(found) == 1, found
+    ref = det.detect(astronaut)[0].box  # the same detector on the original photo
+    expect = (
+        x + (ref[0] - 130) * scale,
+        y + (ref[1] - 40) * scale,
+        ref[2] * scale,
+        ref[3] * scale,
+    )
+    assert iou(found[0].box, expect) > 0.6, (found[0].box, expect)
+
+
+def test_dlib_gives_eyes_inside_the_box_left_to_right(astronaut):
+    (d,) = make_detector("dlib").detect(astronaut)
+    x, y, w, h = d.box
+    (lx, ly), (rx, ry) = d.eyes
+    assert x < lx < rx < x + w and y < ly < y + h / 2 and y < ry < y + h / 2
+
+
+def test_no_face_in_a_face_free_photo(rec):
+    assert rec.predict(EXAMPLES / "chelsea.jpg") == []  # a cat
+    assert rec.predict(np.full((240, 320), 90, np.uint8)) == []
+
+
+def test_crop_is_the_box_resized_when_there_is_no_margin_or_angle():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (300, 400), dtype=np.uint8)
+    crop = crop_face(img, (100, 50, 96, 96), (48, 48), margin=0.0)
+    expect = cv2.resize(img[50:146, 100:196], (48, 48), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(crop, expect)
+
+
+def test_crop_margin_squares_the_box_and_replicates_the_border():
+    img = np.zeros((100, 100), np.uint8)
+    img[:, 50:] = 200  # right half bright
+    # A 20x40 box at the top-left corner: square side 40 * 1.5 = 60 spills over the edge
+    crop = crop_face(img, (0, 0, 20, 40), (60, 60), margin=0.5)
+    assert crop.shape == (60, 60)
+    assert crop.max() == 0  # the replicated border is the (dark) edge, not black padding
+    crop = crop_face(img, (40, 30, 20, 40), (60, 60), margin=0.5)  # centred on x = 50
+    assert crop[:, :25].max() == 0 and crop[:, 35:].min() == 200
+
+
+def test_alignment_levels_the_eyes():
+    img = np.zeros((200, 200), np.uint8)
+    eyes = ((80.0, 110.0), (120.0, 90.0))  # tilted by atan(-20/40) = -26.6 degrees
+    for ex, ey in eyes:
+        cv2.circle(img, (int(ex), int(ey)), 4, 255, -1)
+    angle = eye_angle(eyes)
+    assert angle == pytest.approx(-26.565, abs=1e-3)
+    crop = crop_face(img, (50, 50, 100, 100), (100, 100), margin=0.0, angle=angle)
+    ys, xs = np.nonzero(crop > 128)
+    left, right = ys[xs < 50], ys[xs >= 50]
+    assert abs(left.mean() - right.mean()) < 1.0  # level after the rotation
+    assert abs(np.mean(ys) - 50) < 1.0  # rotation is about the box centre
+
+
+def test_recognizer_aligns_with_a_detector_that_gives_eyes(astronaut):
+    class Tilted:
+        name = "fixed"
+
+        def detect(self, image):
+            return [Detection(FACE_BOX, 1.0, ((200.0, 110.0), (240.0, 90.0)))]
+
+    plain = EmotionRecognizer(detector=Tilted(), align=False)
+    aligned = EmotionRecognizer(detector=Tilted(), align=True)
+    a = plain.crops(astronaut, Tilted().detect(astronaut))[0]
+    b = aligned.crops(astronaut, Tilted().detect(astronaut))[0]
+    assert a.shape == b.shape == (48, 48) and not np.array_equal(a, b)
+
+
+def test_exif_orientation_is_honoured(tmp_path, rec, astronaut):
+    """Pixels stored rotated with an EXIF tag saying so: the box is in upright pixels."""
+    rgb = Image.fromarray(astronaut[:, :, ::-1]).crop((0, 0, 512, 400))  # not square
+    stored = rgb.transpose(Image.Transpose.ROTATE_90)  # 90 degrees counter-clockwise
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    path = tmp_path / "rotated.jpg"
+    stored.save(path, exif=exif, quality=95)
+    upright = load_image(path)
+    assert upright.shape == (400, 512, 3)
+    faces = rec.predict(path)
+    assert len(faces) == 1 and iou(faces[0].box, FACE_BOX) > 0.8
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "L", "I;16", "LA"])
+def test_image_modes_are_read(tmp_path, rec, astronaut, mode):
+    rgb = Image.fromarray(astronaut[:, :, ::-1])
+    if mode == "I;16":
+        img = Image.fromarray(np.asarray(rgb.convert("L")).astype(np.uint16) * 257)
+    elif mode == "P":
+        img = rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=256)
+    else:
+        img = rgb.convert(mode)
+    assert img.mode == mode
+    path = tmp_path / f"astronaut_{mode.replace(';', '')}.png"
+    img.save(path)
+    loaded = load_image(path)
+    assert loaded.dtype == np.uint8 and loaded.shape[:2] == (512, 512)
+    assert 80 < loaded.mean() < 200  # 16-bit scaled down, not clipped to white
+    faces = rec.predict(path)
+    assert len(faces) == 1 and iou(faces[0].box, FACE_BOX) > 0.8
+
+
+def test_every_input_type_gives_the_same_answer(rec, astronaut):
+    from_path = rec.predict(ASTRONAUT)
+    for source in (ASTRONAUT.read_bytes(), astronaut, Image.open(ASTRONAUT), str(ASTRONAUT)):
+        faces = rec.predict(source)
+        assert faces[0].box == from_path[0].box
+        assert faces[0].probs == pytest.approx(from_path[0].probs, abs=1e-6)
+
+
+def test_bad_inputs_raise_one_line_errors(tmp_path, rec):
+    (tmp_path / "x.jpg").write_bytes(b"not an image")
+    with pytest.raises(FerkitError, match=r"x\.jpg: not an image"):
+        rec.predict(tmp_path / "x.jpg")
+    with pytest.raises(FerkitError, match=r"(?i)no such file"):
+        rec.predict(tmp_path / "missing.jpg")
+    with pytest.raises(FerkitError, match="unknown detector"):
+        make_detector("nope")
+    with pytest.raises(FerkitError, match="yunet needs its ONNX file"):
+        make_detector("yunet")
+
+
+def test_classify_batches_crops_like_one_by_one(rec):
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    batch = rec.classify(crops)
+    single = np.concatenate([rec.classify(crops[i : i + 1]) for i in range(5)])
+    assert batch.shape == (5, 7)
+    np.testing.assert_allclose(batch, single, atol=1e-5)
+
+
+# ------------------------------------------------------------------------- the command
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_cli_matches_the_api_and_writes_annotated_images(tmp_path, rec, capsys):
+    code = main(["predict", str(ASTRONAUT), "--out", str(tmp_path / "out")])
+    assert code == 0
+    (row,) = _rows(tmp_path / "out" / "predictions.jsonl")
+    (face,) = rec.predict(ASTRONAUT)
+    assert row["box"] == list(face.box) and row["label"] == face.label
+    assert row["probs"] == pytest.approx(face.probs, abs=1e-6)
+    annotated = cv2.imread(str(tmp_path / "out" / "astronaut.jpg"))
+    assert annotated.shape == (512, 512, 3)
+    x, y, w, _ = face.box
+    original = cv2.imread(str(ASTRONAUT))
+    # the box outline is drawn: its top edge differs from the photo, a far corner does not
+    assert np.abs(annotated[y, x : x + w].astype(int) - original[y, x : x + w]).mean() > 30
+    assert np.abs(annotated[-20:, :20].astype(int) - original[-20:, :20]).mean() < 5
+    assert "1 images, 1 faces, 0 with no face, 0 errors" in capsys.readouterr().err
+
+
+def test_cli_batch_reports_bad_files_and_goes_on(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "a.jpg").write_bytes(ASTRONAUT.read_bytes())
+    (folder / "b.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
+    (folder / "cat.jpg").write_bytes((EXAMPLES / "chelsea.jpg").read_bytes())
+    (folder / "notes.txt").write_text("ignored: not an image suffix")
+    code = main(["predict", str(folder), "--format", "csv"])
+    out, err = capsys.readouterr()
+    assert code == 1  # one file failed
+    rows = list(csv.DictReader(out.splitlines()))
+    assert len(rows) == 1 and rows[0]["path"].endswith("a.jpg") and rows[0]["label"] == "happy"
+    assert float(rows[0]["happy"]) == pytest.approx(float(rows[0]["confidence"]))
+    assert "b.png: unreadable" in err and "cat.jpg: no face found" in err
+    assert "3 images, 1 faces, 1 with no face, 1 errors" in err
+    assert "Traceback" not in err
+
+
+def test_cli_no_detect_classifies_the_whole_crop(tmp_path, rec, capsys):
+    rng = np.random.default_rng(1)
+    face = rng.integers(0, 256, (48, 48), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "crop.png"), face)
+    assert main(["predict", str(tmp_path / "crop.png"), "--no-detect"]) == 0
+    (row,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert row["box"] == [0, 0, 48, 48]
+    expect = rec.classify(face[None])[0]
+    assert [row["probs"][k] for k in LABELS] == pytest.approx(expect.tolist(), abs=1e-6)
+
+
+def test_cli_usage_errors_are_one_line(tmp_path, capsys):
+    assert main(["predict", str(tmp_path / "nothing*.jpg")]) == 2
+    assert "no such file, folder or matching glob" in capsys.readouterr().err
+    assert main(["predict", str(ASTRONAUT), "--detector", "yunet:/no/such.onnx"]) == 2
+    assert "no such YuNet model file" in capsys.readouterr().err
