@@ -1,4 +1,6 @@
-"""The `ferkit` command line. Every subcommand turns a FerkitError into one line and exit 2."""
+"""The `ferkit` command line. Every subcommand turns a FerkitError into one line and exit 2.
+
+Data, training and export commands live here; predict, video and demo in `cli_predict`."""
 
 from __future__ import annotations
 
@@ -9,19 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ferkit import __version__
-from ferkit.detect import DEFAULT_MIN_FACE  # cheap: OpenCV and dlib load on first use
+from ferkit.cli_predict import add_predict_commands
+from ferkit.console import console as _console
+from ferkit.console import warn as _warn
 from ferkit.errors import FerkitError
-from ferkit.recognize import DEFAULT_MARGIN
-
-
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
-
-
-def _warn(message: str) -> None:
-    _console(stderr=True).print(f"[yellow]warning:[/] {message}")
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -82,75 +75,6 @@ def cmd_download(args: argparse.Namespace) -> int:
     _console().print(f"downloaded {zip_path}")
     args.source = str(zip_path)
     return cmd_prepare(args)
-
-
-def _recognizer(args: argparse.Namespace):
-    from ferkit.recognize import EmotionRecognizer
-
-    return EmotionRecognizer(
-        model=args.model,
-        detector=args.detector,
-        min_face=args.min_face,
-        margin=args.margin,
-        align=args.align,
-    )
-
-
-def cmd_predict(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from ferkit.images import find_images
-    from ferkit.predict import PredictConfig, predict_files
-
-    paths = find_images(args.inputs)
-    if not paths:
-        raise FerkitError("no image files found in " + " ".join(args.inputs))
-    cfg = PredictConfig(
-        inputs=tuple(paths),
-        out=Path(args.out) if args.out else None,
-        format=args.format,
-        detect=not args.no_detect,
-    )
-    rec = _recognizer(args)
-    if cfg.detect:
-        rec.detector  # noqa: B018 -- fail on a missing detector before the batch starts
-    err = _console(stderr=True)
-    columns = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True, disable=len(paths) < 2) as bar:
-        task = bar.add_task("files", total=len(paths))
-
-        def on_file(path: Path, problem: str | None) -> None:
-            if problem:
-                bar.console.print(f"[yellow]{problem}[/]")
-            bar.advance(task)
-
-        summary = predict_files(cfg, rec, paths, sys.stdout, on_file)
-    err.print(summary.line())
-    if cfg.out:
-        suffix = "jsonl" if cfg.format == "json" else "csv"
-        err.print(f"wrote {cfg.out / ('predictions.' + suffix)} and annotated images in {cfg.out}")
-    return 1 if summary.errors else 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """`ferkit predict` with the shipped model on the bundled sample photos."""
-    images = Path(args.images)
-    if not images.is_dir():
-        raise FerkitError(f"{images}: sample photos not found; run from a ferkit checkout")
-    ns = argparse.Namespace(
-        inputs=[str(images)],
-        out=args.out,
-        format="json",
-        no_detect=False,
-        model=None,
-        detector="dlib",
-        min_face=DEFAULT_MIN_FACE,
-        margin=DEFAULT_MARGIN,
-        align=False,
-    )
-    code = cmd_predict(ns)
-    print(f"annotated photos and predictions.jsonl are in {args.out}/")
-    return code
 
 
 def _require_torch() -> None:
@@ -236,29 +160,6 @@ def _add_prepare_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_recognizer_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="ONNX model file (default: the shipped model)")
-    p.add_argument(
-        "--detector", default="dlib", help="face detector: dlib (default), haar or yunet:FILE.onnx"
-    )
-    p.add_argument(
-        "--min-face",
-        type=int,
-        default=DEFAULT_MIN_FACE,
-        metavar="PX",
-        help=f"smallest face side to find, pixels (default {DEFAULT_MIN_FACE}; smaller is slower)",
-    )
-    p.add_argument(
-        "--margin",
-        type=float,
-        default=DEFAULT_MARGIN,
-        help="enlarge each face box by this share of its side before cropping",
-    )
-    p.add_argument(
-        "--align", action="store_true", help="rotate faces so the eyes are level (dlib, yunet)"
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ferkit", description="Facial emotion recognition (FER-2013)."
@@ -317,22 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-tta", action="store_true", help="no flip averaging inside the graph")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("predict", help="emotions of the faces in image files")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
-    p.add_argument("--out", help="folder for predictions and annotated images (default: stdout)")
-    p.add_argument(
-        "--format", choices=["json", "csv"], default="json", help="rows: JSON Lines or CSV"
-    )
-    p.add_argument(
-        "--no-detect", action="store_true", help="each image is one already-cropped face"
-    )
-    _add_recognizer_options(p)
-    p.set_defaults(func=cmd_predict)
-
-    p = sub.add_parser("demo", help="predict on the bundled sample photos with the shipped model")
-    p.add_argument("--images", default="examples", help="folder of sample photos")
-    p.add_argument("--out", default="demo_out", help="output directory")
-    p.set_defaults(func=cmd_demo)
+    add_predict_commands(sub)
     return parser
 
 

@@ -109,3 +109,27 @@ def training_curves(metrics_csv: Path, path: Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(frameon=False, fontsize=8)
     return save_figure(fig, path)
+
+
+def emotion_timeline(
+    times: dict[int, list[float]], probs: dict[int, list[list[float]]], path: Path
+) -> Path:
+    """Emotion probabilities over time, one panel per tracked face (video output).
+    `times[face_id]` in seconds; `probs[face_id]` rows in LABELS order."""
+    from ferkit.annotate import COLOURS
+
+    plt = _pyplot()
+    ids = sorted(times) or [-1]
+    fig, axes = plt.subplots(len(ids), 1, figsize=(10, 2.2 * len(ids) + 0.6), squeeze=False)
+    for ax, fid in zip(axes[:, 0], ids, strict=True):
+        t, p = np.asarray(times.get(fid, [])), np.asarray(probs.get(fid, []))
+        for k, label in enumerate(LABELS):
+            if len(t):
+                b, g, r = COLOURS[label]
+                ax.plot(t, p[:, k], color=(r / 255, g / 255, b / 255), label=label, lw=1.5)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f"face {fid}" if fid >= 0 else "no face")
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("time (s)")
+    axes[0, 0].legend(ncol=7, loc="lower center", bbox_to_anchor=(0.5, 1.02), frameon=False)
+    return save_figure(fig, path)
