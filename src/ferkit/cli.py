@@ -133,16 +133,46 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    source, out = Path(args.run), Path(args.out)
+    if source.suffix == ".onnx":  # quantise an existing model (needs onnx, not torch)
+        if not args.int8:
+            raise FerkitError(f"{source}: an .onnx source only makes sense with --int8")
+        if not args.data:
+            raise FerkitError("--int8 on an .onnx file needs --data DIR for calibration images")
+        return _quantize(source, out, Path(args.data), args.calib_images)
     _require_torch()
     from ferkit.export import export
+    from ferkit.runs import read_run_config
 
-    result = export(Path(args.run), Path(args.out), tta=not args.no_tta)
+    target = out.with_name(f".{out.stem}.fp32.onnx") if args.int8 else out
+    result = export(source, target, tta=not args.no_tta)
     meta = result["metadata"]
     print(
-        f"wrote {args.out} ({result['bytes'] / 1e6:.2f} MB), max |torch - onnx| = "
+        f"wrote {target} ({result['bytes'] / 1e6:.2f} MB), max |torch - onnx| = "
         f"{result['max_abs_diff']:.1e}, tta {meta['tta']}"
     )
     print(f"training: {meta['training']}")
+    if args.int8:
+        data = Path(args.data or read_run_config(source).data)
+        try:
+            return _quantize(target, out, data, args.calib_images)
+        finally:
+            target.unlink(missing_ok=True)
+    return 0
+
+
+def _quantize(fp32: Path, out: Path, data: Path, count: int) -> int:
+    from ferkit.quantize import calibration_images, quantize
+
+    meta = quantize(fp32, out, calibration_images(data, count), data_dir=data)
+    accs = ", ".join(
+        f"{k.removeprefix('accuracy_')} {100 * float(v):.2f}%"
+        for k, v in meta.items()
+        if k.startswith("accuracy_")
+    )
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB): {meta['quantization']}")
+    if accs:
+        print(f"int8 accuracy: {accs}")
     return 0
 
 
@@ -212,10 +242,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("export", help="export a run's best EMA model to ONNX")
-    p.add_argument("run", help="run folder written by `ferkit train`")
+    p = sub.add_parser("export", help="export a run's best EMA model to ONNX (optionally int8)")
+    p.add_argument("run", help="run folder written by `ferkit train` (or an .onnx with --int8)")
     p.add_argument("--out", required=True, help="the .onnx file to write")
     p.add_argument("--no-tta", action="store_true", help="no flip averaging inside the graph")
+    p.add_argument(
+        "--int8", action="store_true", help="static int8 quantisation (ONNX Runtime), ~3x faster"
+    )
+    p.add_argument("--data", help="prepared cache for calibration (default: the run's data)")
+    p.add_argument("--calib-images", type=int, default=1024, help="Training images to calibrate on")
     p.set_defaults(func=cmd_export)
 
     add_predict_commands(sub)

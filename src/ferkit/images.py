@@ -68,6 +68,12 @@ def decode(data: bytes, name: str = "image") -> np.ndarray:
 
     if not data:
         raise FerkitError(f"{name}: empty file")
+    if data[:3] == b"\xff\xd8\xff":  # JPEG: OpenCV decodes it ~2x faster than Pillow and
+        import cv2  # applies the EXIF orientation too; JPEG has no alpha or 16-bit to handle
+
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if image is not None:
+            return image
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()

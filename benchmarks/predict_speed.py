@@ -1,0 +1,167 @@
+"""Inference speed: batched crops, one photo end to end, video; fp32 vs int8 vs `fer`.
+
+    python benchmarks/predict_speed.py [--data data/fer2013] [--fer-python PATH]
+
+- crops: faces/s classifying 48x48 crops at batch 256 (and one at a time), for the shipped
+  fp32 model (flip TTA in the graph), its no-TTA variant when `--no-tta-model` is given,
+  and an int8 model quantised in this run when `--data` has a prepared cache;
+- photo: one 640x480 JPEG with one face, decode + detect + crop + classify, median ms;
+- video: frames/s of `process_video` on a generated 640x480 clip, without and with the
+  annotated mp4 written.
+`--fer-python` points at an interpreter with the `fer` package installed (it needs
+TensorFlow, setuptools<80 and OpenCV 4); its default pipeline is measured on the same
+crops and photo in a subprocess, so both sides are timed in this one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ferkit import EmotionRecognizer
+from ferkit.infer import Classifier
+from ferkit.video import VideoConfig, process_video
+
+ROOT = Path(__file__).resolve().parents[1]
+N_CROPS = 4096
+
+FER_SCRIPT = r"""
+import json, sys, time, statistics, numpy as np, cv2
+from fer import FER
+crops, photo = np.load(sys.argv[1]), cv2.imread(sys.argv[2])
+det = FER()  # its default pipeline: OpenCV Haar cascade + mini-Xception (Keras)
+model = det._FER__emotion_classifier
+size = model.input_shape[1:3]
+x = np.stack([cv2.resize(c, size[::-1]) for c in crops]).astype("float32") / 255 * 2 - 1
+x = x[..., None]
+model.predict(x[:256], batch_size=256, verbose=0)
+t = time.perf_counter(); model.predict(x, batch_size=256, verbose=0)
+batch = len(x) / (time.perf_counter() - t)
+det.detect_emotions(photo)
+times = []
+for _ in range(30):
+    t = time.perf_counter()
+    faces = det.detect_emotions(photo)
+    times.append(time.perf_counter() - t)
+ms = 1000 * statistics.median(times)
+print(json.dumps({"batch": batch, "photo_ms": ms, "faces": len(faces)}))
+"""
+
+
+def faces_per_s(clf: Classifier, crops: np.ndarray, batch: int) -> float:
+    clf.classify(crops[:batch], batch=batch)  # warm-up
+    t = time.perf_counter()
+    if batch == 1:
+        for c in crops[:512]:
+            clf.classify(c[None], batch=1)
+        return 512 / (time.perf_counter() - t)
+    clf.classify(crops, batch=batch)
+    return len(crops) / (time.perf_counter() - t)
+
+
+def photo_640x480() -> bytes:
+    """The astronaut portrait (one face) on a 640x480 canvas, JPEG-encoded."""
+    a = cv2.imread(str(ROOT / "examples" / "astronaut.jpg"))
+    canvas = np.full((480, 640, 3), 200, np.uint8)
+    canvas[:, 64:576] = a[:480]
+    return cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+def photo_ms(rec: EmotionRecognizer, jpeg: bytes, runs: int = 100) -> tuple[float, int]:
+    rec.predict(jpeg)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        faces = rec.predict(jpeg)
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times), len(faces)
+
+
+def video_fps(rec: EmotionRecognizer, jpeg: bytes, tmp: Path, frames: int = 150) -> tuple:
+    frame = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    src = tmp / "clip.mp4"
+    w = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (640, 480))
+    for i in range(frames):
+        w.write(np.roll(frame, 2 * i, axis=1))  # the face drifts right
+    w.release()
+    plain = process_video(VideoConfig(str(src)), rec)
+    written = process_video(VideoConfig(str(src), out=tmp / "annotated.mp4"), rec)
+    return plain.fps, written.fps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="data/fer2013", help="prepared cache (crops, int8 calib)")
+    ap.add_argument("--no-tta-model", help="the same model exported with --no-tta")
+    ap.add_argument("--fer-python", help="python with the `fer` package, for the comparison")
+    ap.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all)")
+    args = ap.parse_args()
+
+    data = Path(args.data)
+    if (data / "cache.npz").is_file():
+        from ferkit.data import load_cache
+
+        crops = load_cache(data).split("PrivateTest")[0]
+        crops = np.resize(crops, (N_CROPS, *crops.shape[1:]))
+    else:
+        crops = np.random.default_rng(0).integers(0, 256, (N_CROPS, 48, 48), dtype=np.uint8)
+    tmp = Path(tempfile.mkdtemp())
+    models = {"fp32, flip TTA (shipped)": None}
+    if args.no_tta_model:
+        models["fp32, no TTA"] = args.no_tta_model
+    if (data / "cache.npz").is_file():
+        from ferkit.infer import shipped_model_path
+        from ferkit.quantize import calibration_images, quantize
+
+        quantize(shipped_model_path(), tmp / "int8.onnx", calibration_images(data))
+        models["int8, flip TTA"] = tmp / "int8.onnx"
+
+    print(f"crops: {len(crops)} 48x48 faces, ONNX Runtime threads {args.threads or 'all'}")
+    base = None
+    for name, path in models.items():
+        clf = Classifier(path, threads=args.threads)
+        batched, single = faces_per_s(clf, crops, 256), faces_per_s(clf, crops, 1)
+        base = base or batched
+        print(
+            f"  {name:26s} batch 256: {batched:7.0f} faces/s ({batched / base:.2f}x)  "
+            f"one at a time: {single:6.0f} faces/s"
+        )
+
+    jpeg = photo_640x480()
+    (tmp / "photo.jpg").write_bytes(jpeg)
+    for name, path in models.items():
+        rec = EmotionRecognizer(model=path, threads=args.threads)
+        ms, n = photo_ms(rec, jpeg)
+        print(f"photo 640x480, {name}: {ms:.1f} ms median (decode + detect + classify, {n} face)")
+    rec = EmotionRecognizer(threads=args.threads)
+    plain, written = video_fps(rec, jpeg, tmp)
+    print(f"video 640x480, shipped model: {plain:.0f} fps; {written:.0f} fps writing the mp4")
+
+    if args.fer_python:
+        np.save(tmp / "crops.npy", crops)
+        r = subprocess.run(
+            [args.fer_python, "-c", FER_SCRIPT, str(tmp / "crops.npy"), str(tmp / "photo.jpg")],
+            capture_output=True,
+            text=True,
+        )
+        if r.returncode:
+            print(f"fer: failed ({r.stderr.strip().splitlines()[-1]})")
+        else:
+            fer = json.loads(r.stdout.strip().splitlines()[-1])
+            print(
+                f"fer (Haar + mini-Xception, Keras): batch 256 {fer['batch']:.0f} faces/s "
+                f"({fer['batch'] / base:.2f}x ferkit fp32); photo {fer['photo_ms']:.1f} ms "
+                f"({fer['faces']} face)"
+            )
+
+
+if __name__ == "__main__":
+    main()

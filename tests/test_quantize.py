@@ -1,0 +1,44 @@
+"""`ferkit export --int8`: static int8 quantisation of an ONNX model, calibrated on a cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ferkit import EmotionRecognizer
+from ferkit.cli import main
+from ferkit.infer import Classifier, shipped_model_path
+
+pytest.importorskip("onnx", reason="int8 export needs the onnx package (ferkit[train])")
+
+ASTRONAUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg"
+
+
+def test_int8_export_of_the_shipped_model(tmp_path, kaggle_zip, capsys):
+    assert main(["data", "prepare", str(kaggle_zip), "--out", str(tmp_path / "c")]) == 0
+    out = tmp_path / "int8.onnx"
+    args = ["export", str(shipped_model_path()), "--int8", "--data", str(tmp_path / "c")]
+    assert main([*args, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "int8 static" in printed and "PrivateTest" in printed
+    fp32, int8 = Classifier(), Classifier(out)
+    assert int8.labels == fp32.labels and int8.info.input_size == fp32.info.input_size
+    assert "42 Training images" in int8.info.metadata["quantization"]  # 6 per class
+    assert out.stat().st_size < 0.6 * shipped_model_path().stat().st_size  # int8 weights
+    # the quantised model answers like the original on a real face
+    (a,) = EmotionRecognizer().predict(ASTRONAUT)
+    (b,) = EmotionRecognizer(model=out).predict(ASTRONAUT)
+    assert a.label == b.label
+    diff = np.abs(np.array(list(a.probs.values())) - np.array(list(b.probs.values())))
+    assert diff.max() < 0.1
+
+
+def test_int8_export_needs_calibration_data(tmp_path, capsys):
+    out = tmp_path / "q.onnx"
+    assert main(["export", str(shipped_model_path()), "--int8", "--out", str(out)]) == 2
+    assert "needs --data" in capsys.readouterr().err
+    assert main(["export", str(shipped_model_path()), "--out", str(out)]) == 2
+    assert "only makes sense with --int8" in capsys.readouterr().err
+    assert not out.exists()
