@@ -131,7 +131,7 @@ def test_alignment_levels_the_eyes():
 
 def test_recognizer_aligns_with_a_detector_that_gives_eyes(astronaut):
     class Tilted:
-        name = "fixed"
+        name, margin = "fixed", 0.0
 
         def detect(self, image):
             return [Detection(FACE_BOX, 1.0, ((200.0, 110.0), (240.0, 90.0)))]

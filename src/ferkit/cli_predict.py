@@ -10,7 +10,6 @@ from pathlib import Path
 from ferkit.console import console as _console
 from ferkit.detect import DEFAULT_MIN_FACE  # cheap: OpenCV and dlib load on first use
 from ferkit.errors import FerkitError
-from ferkit.recognize import DEFAULT_MARGIN
 
 
 def _recognizer(args: argparse.Namespace):
@@ -119,7 +118,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         model=None,
         detector="dlib",
         min_face=DEFAULT_MIN_FACE,
-        margin=DEFAULT_MARGIN,
+        margin=None,
         align=False,
     )
     code = cmd_predict(ns)
@@ -142,8 +141,8 @@ def _add_recognizer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--margin",
         type=float,
-        default=DEFAULT_MARGIN,
-        help="enlarge each face box by this share of its side before cropping",
+        help="enlarge each face box by this share of its side before cropping "
+        "(default: the detector's measured margin, dlib 0.2, haar 0)",
     )
     p.add_argument(
         "--align", action="store_true", help="rotate faces so the eyes are level (dlib, yunet)"
