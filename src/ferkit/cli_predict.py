@@ -119,7 +119,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         detector="dlib",
         min_face=DEFAULT_MIN_FACE,
         margin=None,
-        align=False,
+        align=True,
     )
     code = cmd_predict(ns)
     print(f"annotated photos and predictions.jsonl are in {args.out}/")
@@ -145,7 +145,10 @@ def _add_recognizer_options(p: argparse.ArgumentParser) -> None:
         "(default: the detector's measured margin, dlib 0.2, haar 0)",
     )
     p.add_argument(
-        "--align", action="store_true", help="rotate faces so the eyes are level (dlib, yunet)"
+        "--no-align",
+        dest="align",
+        action="store_false",
+        help="do not rotate faces to level the eyes (dlib and yunet give eye positions)",
     )
 
 

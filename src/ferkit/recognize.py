@@ -79,7 +79,7 @@ class EmotionRecognizer:
     """Detector + ONNX classifier. `model`: an ONNX file (default: the shipped model);
     `detector`: a `Detector` or a name for `make_detector` (`dlib`, `haar`, `yunet:PATH`);
     `margin`: None for the detector's own; `align`: level the eyes when the detector finds
-    them (measured: no gain on upright faces, +0.1..1.0 points at up to 25 degrees tilt)."""
+    them (measured: +0.5 points on faces tilted up to 25 degrees, neutral on upright ones)."""
 
     def __init__(
         self,
@@ -87,7 +87,7 @@ class EmotionRecognizer:
         detector: Detector | str = "dlib",
         min_face: int = DEFAULT_MIN_FACE,
         margin: float | None = None,
-        align: bool = False,
+        align: bool = True,
         threads: int = 0,
     ) -> None:
         self.classifier = Classifier(model, threads=threads)
