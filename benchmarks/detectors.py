@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from ferkit.data import load_cache
-from ferkit.detect import make_detector
+from ferkit.detect import iou, make_detector
 from ferkit.infer import Classifier
 from ferkit.recognize import crop_face, eye_angle
 
@@ -75,15 +75,6 @@ def compose(rng, bgs, faces, labels, n_faces, tilt=0.0):
         canvas[y : y + s, x : x + s] = alpha * face[:, :, None] + (1 - alpha) * patch
         truth.append(((x, y, s, s), int(labels[i]), faces[i]))
     return canvas.astype(np.uint8), truth
-
-
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    return inter / (aw * ah + bw * bh - inter)
 
 
 def main() -> None:

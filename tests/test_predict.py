@@ -16,7 +16,7 @@ from PIL import Image
 
 from ferkit import LABELS, EmotionRecognizer
 from ferkit.cli import main
-from ferkit.detect import Detection, make_detector
+from ferkit.detect import Detection, iou, make_detector
 from ferkit.errors import FerkitError
 from ferkit.images import load_image
 from ferkit.recognize import crop_face, eye_angle
@@ -24,14 +24,6 @@ from ferkit.recognize import crop_face, eye_angle
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ASTRONAUT = EXAMPLES / "astronaut.jpg"
 FACE_BOX = (179, 83, 88, 88)  # dlib's box on the astronaut, checked by a test below
-
-
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
-    return iw * ih / (aw * ah + bw * bh - iw * ih)
 
 
 @pytest.fixture(scope="module")
@@ -263,3 +255,18 @@ def test_cli_usage_errors_are_one_line(tmp_path, capsys):
     assert "no such file, folder or matching glob" in capsys.readouterr().err
     assert main(["predict", str(ASTRONAUT), "--detector", "yunet:/no/such.onnx"]) == 2
     assert "no such YuNet model file" in capsys.readouterr().err
+
+
+def test_big_photos_are_detected_on_a_smaller_copy_and_mapped_back(astronaut):
+    """A 2048 px photo is shrunk to 1024 for detection; the box comes back in full pixels."""
+    big = cv2.resize(astronaut, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    (d,) = make_detector("dlib").detect(big)
+    assert iou(d.box, tuple(4 * v for v in FACE_BOX)) > 0.8
+    assert all(4 * FACE_BOX[0] < x < 4 * (FACE_BOX[0] + FACE_BOX[2]) for x, _ in d.eyes)
+
+
+def test_min_face_sets_the_smallest_face_found(astronaut):
+    small = cv2.resize(astronaut, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)  # 44 px
+    assert make_detector("dlib").detect(small) == []  # default: faces of 80 px and up
+    (d,) = make_detector("dlib", min_face=40).detect(small)  # upsampled 2x for the search
+    assert iou(d.box, tuple(v / 2 for v in FACE_BOX)) > 0.6

@@ -40,6 +40,17 @@ class Detection:
     eyes: tuple[Point, Point] | None = None
 
 
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over union of two `(x, y, w, h)` boxes."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union else 0.0
+
+
 class Detector(Protocol):
     name: str
     # Share of the box side to add around it before cropping, so the crop frames the face as

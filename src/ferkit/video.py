@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.atomic import atomic_path
+from ferkit.detect import iou
 from ferkit.emotions import LABELS
 from ferkit.errors import FerkitError
 from ferkit.recognize import EmotionRecognizer, Face
@@ -33,16 +34,6 @@ class VideoConfig:
     smoothing: float = 0.5  # EMA weight of the newest frame (1 = no smoothing)
     iou_match: float = 0.3  # a face continues a track if their boxes overlap this much
     max_missed: int = 10  # frames a track survives without a matching face
-
-
-def iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return inter / union if union else 0.0
 
 
 @dataclass
