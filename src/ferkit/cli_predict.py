@@ -49,10 +49,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         def on_file(path: Path, problem: str | None) -> None:
             if problem:
-                bar.console.print(f"[yellow]{problem}[/]")
+                bar.console.print(problem, style="yellow", markup=False)
             bar.advance(task)
 
-        summary = predict_files(cfg, rec, paths, sys.stdout, on_file)
+        summary = predict_files(cfg, rec, sys.stdout, on_file)
     err.print(summary.line())
     if cfg.out:
         suffix = "jsonl" if cfg.format == "json" else "csv"

@@ -78,6 +78,8 @@ def decode(data: bytes, name: str = "image") -> np.ndarray:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
             return _from_pil(img)
+    except Image.DecompressionBombError:
+        raise FerkitError(f"{name}: too many pixels (Pillow's decompression-bomb limit)") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         reason = "not an image" if isinstance(exc, UnidentifiedImageError) else "unreadable"
         raise FerkitError(f"{name}: {reason}") from None

@@ -26,7 +26,7 @@ CSV_FIELDS = ("path", "face", "x", "y", "width", "height", "score", "label", "co
 
 @dataclass(frozen=True)
 class PredictConfig:
-    inputs: tuple[Path, ...]
+    inputs: tuple[Path, ...]  # image files (`ferkit.images.find_images` expands folders)
     out: Path | None = None  # None: rows to stdout, no annotated images
     format: str = "json"  # "json" (JSON Lines) or "csv"
     detect: bool = True  # False: each image is one already-cropped face
@@ -113,7 +113,6 @@ def write_image(path: Path, image) -> None:
 def predict_files(
     cfg: PredictConfig,
     rec: EmotionRecognizer,
-    paths: list[Path],
     stdout: io.TextIOBase,
     on_file: Callable[[Path, str | None], None] = lambda p, problem: None,
 ) -> Summary:
@@ -122,7 +121,7 @@ def predict_files(
     called once per file with a one-line problem or None (for progress bars and reports)."""
     from ferkit.annotate import draw_faces
 
-    summary = Summary()
+    summary, paths = Summary(), list(cfg.inputs)
     root = common_root(paths)
     buffer = io.StringIO()
     writer = RowWriter(buffer if cfg.out else stdout, cfg.format)
