@@ -176,6 +176,43 @@ def _quantize(fp32: Path, out: Path, data: Path, count: int) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from ferkit.evaluate import EvalConfig, run_evaluation
+    from ferkit.report import COMPARISON_HEADER, MCNEMAR_HEADER, comparison_rows, headline_rows
+
+    cfg = EvalConfig(
+        data=Path(args.data), split=args.split, out=Path(args.out) if args.out else None
+    )
+    evals, comparison = run_evaluation(args.models or [None], cfg)
+    out = _console()
+    if comparison is None:
+        (e,) = evals
+        table = Table(title=f"{e.name} on {cfg.split} ({e.metrics['n']:,} faces)")
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        for label, value in headline_rows(e.metrics):
+            table.add_row(label, value)
+        out.print(table)
+    else:
+        rows, tests = comparison_rows(comparison)
+        n = evals[0].metrics["n"]
+        for title, header, body in (
+            (f"{len(evals)} models on {cfg.split} ({n:,} faces)", COMPARISON_HEADER, rows),
+            ("McNemar's exact test (paired, two-sided)", MCNEMAR_HEADER, tests),
+        ):
+            table = Table(title=title)
+            for i, col in enumerate(header):
+                table.add_column(col, justify="left" if i == 0 or col == "B" else "right")
+            for row in body:
+                table.add_row(*row)
+            out.print(table)
+    if cfg.out:
+        out.print(f"wrote metrics.json, figures, report.html and report.md under {cfg.out}")
+    return 0
+
+
 def _add_prepare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="directory for cache.npz and manifest.json")
     p.add_argument(
@@ -252,6 +289,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="prepared cache for calibration (default: the run's data)")
     p.add_argument("--calib-images", type=int, default=1024, help="Training images to calibrate on")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("evaluate", help="metrics, figures and a report for ONNX models")
+    p.add_argument(
+        "models",
+        nargs="*",
+        metavar="MODEL",
+        help="ONNX files or run folders (default: the shipped model); two or more: compared",
+    )
+    p.add_argument("--data", required=True, help="directory written by `ferkit data prepare`")
+    p.add_argument("--split", default="PrivateTest", help="Training, PublicTest or PrivateTest")
+    p.add_argument("--out", help="folder for metrics.json, figures and report.html/.md")
+    p.set_defaults(func=cmd_evaluate)
 
     add_predict_commands(sub)
     return parser

@@ -133,3 +133,91 @@ def emotion_timeline(
     axes[-1, 0].set_xlabel("time (s)")
     axes[0, 0].legend(ncol=7, loc="lower center", bbox_to_anchor=(0.5, 1.02), frameon=False)
     return save_figure(fig, path)
+
+
+def confusion_figure(cm: np.ndarray, path: Path, title: str = "") -> Path:
+    """Counts and row-normalised percentages (recall per true class) in each cell."""
+    plt = _pyplot()
+    n = len(LABELS)
+    rows = cm.sum(1, keepdims=True)
+    pct = np.divide(cm, rows, out=np.zeros(cm.shape, float), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(7.5, 6.5), layout="constrained")
+    im = ax.imshow(pct, cmap="Blues", vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            colour = "white" if pct[i, j] > 0.55 else "black"
+            ax.text(j, i, f"{cm[i, j]}\n{100 * pct[i, j]:.0f}%", ha="center", va="center",
+                    fontsize=8, color=colour)  # fmt: skip
+    ax.set_xticks(range(n), LABELS, rotation=35, ha="right")
+    ax.set_yticks(range(n), LABELS)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or "confusion matrix (count, % of the true class)")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="share of the true class")
+    return save_figure(fig, path)
+
+
+def per_class_figure(pc: dict[str, np.ndarray], path: Path) -> Path:
+    """Precision, recall and F1 per emotion, grouped bars, support under each name."""
+    plt = _pyplot()
+    x = np.arange(len(LABELS))
+    fig, ax = plt.subplots(figsize=(10, 4), layout="constrained")
+    for k, name in enumerate(("precision", "recall", "f1")):
+        bars = ax.bar(x + (k - 1) * 0.27, pc[name], 0.27, label=name)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+    names = [f"{lab}\n(n={int(s)})" for lab, s in zip(LABELS, pc["support"], strict=True)]
+    ax.set_xticks(x, names)
+    ax.set_ylim(0, 1.05)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(ncol=3, frameon=False, loc="upper left")
+    return save_figure(fig, path)
+
+
+def reliability_figure(bins: list[dict[str, float]], ece: float, path: Path) -> Path:
+    """Accuracy against confidence per bin (a calibrated model sits on the diagonal), with
+    the share of samples per bin underneath."""
+    plt = _pyplot()
+    fig, (ax, ax_n) = plt.subplots(
+        2, 1, figsize=(5.5, 6), height_ratios=(3, 1), sharex=True, layout="constrained"
+    )
+    centres = [(b["lo"] + b["hi"]) / 2 for b in bins]
+    width = bins[0]["hi"] - bins[0]["lo"]
+    used = [b["count"] > 0 for b in bins]
+    acc = [b["accuracy"] if u else 0 for b, u in zip(bins, used, strict=True)]
+    conf = [b["confidence"] if u else 0 for b, u in zip(bins, used, strict=True)]
+    ax.bar(centres, acc, width * 0.95, label="accuracy", edgecolor="black", lw=0.5)
+    acc_a, conf_a = np.array(acc), np.array(conf)
+    ax.bar(centres, np.abs(conf_a - acc_a), width * 0.95, bottom=np.minimum(acc_a, conf_a),
+           color="tab:red", alpha=0.35, label="gap to mean confidence")  # fmt: skip
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"reliability (ECE {100 * ece:.2f}%)")
+    ax.legend(frameon=False, loc="upper left")
+    total = max(1, sum(b["count"] for b in bins))
+    ax_n.bar(centres, [b["count"] / total for b in bins], width * 0.95, color="gray")
+    ax_n.set_ylabel("share")
+    ax_n.set_xlabel("confidence (top probability)")
+    ax_n.set_xlim(0, 1)
+    return save_figure(fig, path)
+
+
+def mistakes_grid(
+    images: np.ndarray, y_true: np.ndarray, probs: np.ndarray, path: Path, count: int = 24
+) -> Path:
+    """The `count` most confident mistakes, each titled 'true -> predicted p'."""
+    plt = _pyplot()
+    pred = probs.argmax(1)
+    wrong = np.flatnonzero(pred != y_true)
+    order = wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")][:count]
+    cols = 6
+    rows = max(1, -(-len(order) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.15 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, order, strict=False):
+        ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"{LABELS[y_true[i]]} -> {LABELS[pred[i]]}\n{probs[i, pred[i]]:.2f}",
+                     fontsize=8)  # fmt: skip
+    fig.suptitle("most confident mistakes (true -> predicted, probability)", fontsize=10)
+    return save_figure(fig, path)
