@@ -102,7 +102,14 @@ def resolve(spec: str | None, tmp: Path) -> tuple[Path | None, Path | None]:
     return onnx, path
 
 
-def evaluate_one(name: str, clf: Classifier, x, y, cfg: EvalConfig, run_dir=None) -> Evaluation:
+def evaluate_one(
+    name: str,
+    clf: Classifier,
+    x: np.ndarray,
+    y: np.ndarray,
+    cfg: EvalConfig,
+    run_dir: Path | None = None,
+) -> Evaluation:
     clf.classify(x[: cfg.batch], batch=cfg.batch)  # warm-up, so faces/s is the steady rate
     start = time.perf_counter()
     probs = clf.classify(x, batch=cfg.batch)
@@ -173,7 +180,15 @@ def run_evaluation(
     return evals, comparison
 
 
-def write_reports(evals, comparison, x, y, cfg: EvalConfig) -> None:
+def write_reports(
+    evals: list[Evaluation],
+    comparison: dict | None,
+    x: np.ndarray,
+    y: np.ndarray,
+    cfg: EvalConfig,
+) -> None:
+    """Per model: metrics.json, figures, report.html/.md (in a sub-folder when several);
+    comparison.json/.md for several."""
     from ferkit import plots
     from ferkit.report import comparison_markdown, write_report
 
