@@ -105,6 +105,21 @@ def cmd_video(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ferkit.serve import ServeConfig, serve
+
+    cfg = ServeConfig(
+        model=args.model,
+        detector=args.detector,
+        min_face=args.min_face,
+        max_upload_mb=args.max_upload_mb,
+    )
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: listening on {args.host}, reachable from other machines", file=sys.stderr)
+    serve(cfg, host=args.host, port=args.port)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """`ferkit predict` with the shipped model on the bundled sample photos."""
     images = Path(args.images)
@@ -180,6 +195,17 @@ def add_predict_commands(sub) -> None:
     )
     _add_recognizer_options(p)
     p.set_defaults(func=cmd_video)
+
+    p = sub.add_parser("serve", help="web page and REST API (needs ferkit[serve])")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--model", help="ONNX model file (default: the shipped model)")
+    p.add_argument("--detector", default="dlib", help="dlib (default), haar or yunet:FILE.onnx")
+    p.add_argument("--min-face", type=int, default=DEFAULT_MIN_FACE, metavar="PX")
+    p.add_argument(
+        "--max-upload-mb", type=float, default=10.0, help="largest accepted file, MB (default 10)"
+    )
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="predict on the bundled sample photos with the shipped model")
     p.add_argument("--images", default="examples", help="folder of sample photos")

@@ -68,8 +68,11 @@ def decode(data: bytes, name: str = "image") -> np.ndarray:
 
     if not data:
         raise FerkitError(f"{name}: empty file")
-    if data[:3] == b"\xff\xd8\xff":  # JPEG: OpenCV decodes it ~2x faster than Pillow and
-        import cv2  # applies the EXIF orientation too; JPEG has no alpha or 16-bit to handle
+    # A complete JPEG (ends with the EOI marker): OpenCV decodes it ~2x faster than Pillow
+    # and applies the EXIF orientation too; JPEG has no alpha or 16-bit to handle. A
+    # truncated one goes to Pillow, which refuses it where OpenCV would fill in grey.
+    if data[:3] == b"\xff\xd8\xff" and data.rstrip(b"\0")[-2:] == b"\xff\xd9":
+        import cv2
 
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if image is not None:
