@@ -276,3 +276,27 @@ def test_export_contract_parity_and_flip_invariance(easy_cache, tmp_path):
         Classifier(tmp_path / "plain.onnx").classify(faces),
         atol=1e-4,
     )
+
+
+def test_ensemble_export_averages_its_members(small_cache, tmp_path, capsys):
+    """`ferkit export A B --out ens.onnx`: one graph whose output is the members' mean."""
+    from ferkit.cli import main
+    from ferkit.infer import Classifier
+
+    for name, seed in (("a", 0), ("b", 1)):
+        train_mod.train(_cfg(small_cache, tmp_path / name, epochs=1, seed=seed))
+        assert main(["export", str(tmp_path / name), "--out", str(tmp_path / f"{name}.onnx")]) == 0
+    runs_ = [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert main(["export", *runs_, "--out", str(tmp_path / "ens.onnx")]) == 0
+    printed = capsys.readouterr().out
+    assert "2 members" in printed and "ensemble accuracy: PublicTest" in printed
+    faces = (np.random.default_rng(0).random((6, 48, 48)) * 255).astype(np.uint8)
+    a, b = (Classifier(tmp_path / f"{n}.onnx").classify(faces) for n in "ab")
+    ens = Classifier(tmp_path / "ens.onnx")
+    np.testing.assert_allclose(ens.classify(faces), (a + b) / 2, atol=1e-5)
+    meta = ens.info.metadata
+    assert json.loads(meta["members"]) == ["a", "b"]
+    assert meta["training"].startswith("mean of 2 models' probabilities: ")
+    assert len(json.loads(meta["architecture"])) == 2
+    assert 0 <= float(meta["accuracy_PublicTest"]) <= 1  # measured after export
+    assert "accuracy_PrivateTest" in meta

@@ -133,31 +133,37 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    source, out = Path(args.run), Path(args.out)
-    if source.suffix == ".onnx":  # quantise an existing model (needs onnx, not torch)
-        if not args.int8:
-            raise FerkitError(f"{source}: an .onnx source only makes sense with --int8")
+    sources, out = [Path(r) for r in args.runs], Path(args.out)
+    if sources[0].suffix == ".onnx":  # quantise an existing model (needs onnx, not torch)
+        if not args.int8 or len(sources) > 1:
+            raise FerkitError(f"{sources[0]}: an .onnx source only makes sense alone with --int8")
         if not args.data:
             raise FerkitError("--int8 on an .onnx file needs --data DIR for calibration images")
-        return _quantize(source, out, Path(args.data), args.calib_images)
+        return _quantize(sources[0], out, Path(args.data), args.calib_images)
     _require_torch()
     from ferkit.export import export
     from ferkit.runs import read_run_config
 
     target = out.with_name(f".{out.stem}.fp32.onnx") if args.int8 else out
-    result = export(source, target, tta=not args.no_tta)
+    result = export(sources, target, tta=not args.no_tta)
     meta = result["metadata"]
+    members = f", {len(sources)} members" if len(sources) > 1 else ""
     print(
-        f"wrote {target} ({result['bytes'] / 1e6:.2f} MB), max |torch - onnx| = "
+        f"wrote {target} ({result['bytes'] / 1e6:.2f} MB{members}), max |torch - onnx| = "
         f"{result['max_abs_diff']:.1e}, tta {meta['tta']}"
     )
     print(f"training: {meta['training']}")
+    data = Path(args.data or read_run_config(sources[0]).data)
     if args.int8:
-        data = Path(args.data or read_run_config(source).data)
         try:
             return _quantize(target, out, data, args.calib_images)
         finally:
             target.unlink(missing_ok=True)
+    if len(sources) > 1 and (data / "cache.npz").is_file():
+        from ferkit.export import record_accuracies
+
+        accs = record_accuracies(out, data)
+        print("ensemble accuracy: " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in accs.items()))
     return 0
 
 
@@ -280,7 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("export", help="export a run's best EMA model to ONNX (optionally int8)")
-    p.add_argument("run", help="run folder written by `ferkit train` (or an .onnx with --int8)")
+    p.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="run folder(s) written by `ferkit train`; several: one graph averaging them "
+        "(or one .onnx with --int8)",
+    )
     p.add_argument("--out", required=True, help="the .onnx file to write")
     p.add_argument("--no-tta", action="store_true", help="no flip averaging inside the graph")
     p.add_argument(

@@ -76,6 +76,20 @@ def compute_metrics(probs: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     }
 
 
+def split_accuracies(model: Path, data_dir: Path) -> dict[str, float]:
+    """Accuracy of an ONNX model on the cache's PublicTest and PrivateTest, where present
+    (recorded in exported ensembles and int8 models; selection still uses PublicTest only)."""
+    from ferkit.data import load_cache
+
+    cache, clf, found = load_cache(data_dir), Classifier(model), {}
+    counts = cache.counts()
+    for split in ("PublicTest", "PrivateTest"):
+        if sum(counts[split]):
+            x, y = cache.split(split)
+            found[split] = float(np.mean(clf.classify(x).argmax(1) == y))
+    return found
+
+
 def resolve(spec: str | None, tmp: Path) -> tuple[Path | None, Path | None]:
     """(ONNX file or None for the shipped model, run folder or None). A run folder is
     evaluated through its `model.onnx`, or exported to a temporary one when torch is here."""

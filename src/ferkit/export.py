@@ -1,4 +1,5 @@
-"""`ferkit export RUN_DIR --out model.onnx`: a self-describing ONNX model.
+"""`ferkit export RUN_DIR [RUN_DIR ...] --out model.onnx`: a self-describing ONNX model;
+several runs make one graph that averages their probabilities (an ensemble).
 
 The contract any runtime can use without ferkit:
 - input `image`: float32 [N, 1, H, W], raw grayscale 0..255 (normalisation is in the graph);
@@ -83,14 +84,60 @@ def training_line(state: dict[str, Any], final: dict[str, Any] | None) -> str:
     return line
 
 
-def export(run: Path, out: Path, tta: bool = True, opset: int = 20) -> dict[str, Any]:
-    """Export a run's best EMA model to `out` atomically; returns metadata and parity."""
+class Ensemble(nn.Module):
+    """The mean of several models' probabilities: one graph, one input, one output."""
+
+    def __init__(self, members: list[Probabilities]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.eval()
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(image) for m in self.members]).mean(0)
+
+
+def _metadata(runs: list[Path], states: list[dict[str, Any]], size: int, tta: bool) -> dict:
+    """The contract's metadata; for one run also its recorded PublicTest/PrivateTest
+    accuracy, for an ensemble the member list (its accuracy is measured after export)."""
+    finals = []
+    for run in runs:
+        path = run / "final.json"
+        finals.append(json.loads(path.read_text()) if path.is_file() else None)
+    lines = [training_line(s, f) for s, f in zip(states, finals, strict=True)]
+    cfgs = [s["config"]["model"] for s in states]
+    meta = {
+        "labels": json.dumps(list(LABELS)),
+        "input_size": json.dumps([size, size]),
+        "tta": "hflip" if tta else "none",
+        "ferkit_version": __version__,
+    }
+    if len(runs) == 1:
+        meta["training"], meta["architecture"] = lines[0], json.dumps(cfgs[0])
+        for split in ("PublicTest", "PrivateTest"):
+            if finals[0] and split in finals[0]:
+                key = "acc_tta" if tta else "acc"
+                meta[f"accuracy_{split}"] = f"{finals[0][split][key]:.4f}"
+    else:
+        meta["training"] = f"mean of {len(runs)} models' probabilities: " + " || ".join(lines)
+        meta["architecture"] = json.dumps(cfgs)
+        meta["members"] = json.dumps([r.name for r in runs])
+    return meta
+
+
+def export(runs: Path | list[Path], out: Path, tta: bool = True, opset: int = 20) -> dict[str, Any]:
+    """Export a run's best EMA model (or the mean of several runs' models) to `out`
+    atomically; returns metadata and parity."""
     import onnx
 
-    model, state = load_run_model(run)
-    cfg = state["config"]["model"]
-    size = int(cfg["input_size"])
-    wrapped = Probabilities(model, tta)
+    runs = [runs] if isinstance(runs, Path) else list(runs)
+    loaded = [load_run_model(run) for run in runs]
+    states = [state for _, state in loaded]
+    sizes = {int(state["config"]["model"]["input_size"]) for state in states}
+    if len(sizes) != 1:
+        raise FerkitError(f"ensemble members need one input size, got {sorted(sizes)}")
+    size = sizes.pop()
+    members = [Probabilities(model, tta) for model, _ in loaded]
+    wrapped = members[0] if len(members) == 1 else Ensemble(members)
     example = torch.rand(2, 1, size, size) * 255
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision not installed" noise
     program = torch.onnx.export(
@@ -104,21 +151,7 @@ def export(run: Path, out: Path, tta: bool = True, opset: int = 20) -> dict[str,
         verbose=False,
     )
     proto = program.model_proto
-    final_path = run / "final.json"
-    final = json.loads(final_path.read_text()) if final_path.is_file() else None
-    meta = {
-        "labels": json.dumps(list(LABELS)),
-        "input_size": json.dumps([size, size]),
-        "tta": "hflip" if tta else "none",
-        "ferkit_version": __version__,
-        "training": training_line(state, final),
-        "architecture": json.dumps(cfg),
-    }
-    if final:
-        for split in ("PublicTest", "PrivateTest"):
-            if split in final:
-                key = "acc_tta" if tta else "acc"
-                meta[f"accuracy_{split}"] = f"{final[split][key]:.4f}"
+    meta = _metadata(runs, states, size, tta)
     onnx.helper.set_model_props(proto, meta)
     onnx.checker.check_model(proto)
     data = proto.SerializeToString()
@@ -132,6 +165,24 @@ def export(run: Path, out: Path, tta: bool = True, opset: int = 20) -> dict[str,
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)
     return {"metadata": meta, "max_abs_diff": max_diff, "bytes": len(data)}
+
+
+def record_accuracies(model: Path, data_dir: Path) -> dict[str, float]:
+    """Measure an exported model on the cache's PublicTest/PrivateTest and write the numbers
+    into its metadata (atomically), as single-run exports carry theirs from final.json."""
+    import onnx
+
+    from ferkit.evaluate import split_accuracies
+
+    accs = split_accuracies(model, data_dir)
+    proto = onnx.load(str(model))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    meta.update({f"accuracy_{k}": f"{v:.4f}" for k, v in accs.items()})
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, meta)
+    with atomic_path(model) as tmp:
+        tmp.write_bytes(proto.SerializeToString())
+    return accs
 
 
 def parity(wrapped: nn.Module, onnx_bytes: bytes, size: int, seed: int = 0) -> float:

@@ -79,7 +79,10 @@ def quantize(
             f"on {len(images):,} Training images"
         )
         if data_dir is not None:
-            meta.update(_accuracies(q, data_dir))
+            from ferkit.evaluate import split_accuracies
+
+            accs = split_accuracies(q, data_dir)
+            meta.update({f"accuracy_{k}": f"{v:.4f}" for k, v in accs.items()})
         del model.metadata_props[:]
         onnx.helper.set_model_props(model, meta)
         onnx.save(model, str(q))
@@ -88,15 +91,3 @@ def quantize(
         with atomic_path(out) as dst:
             dst.write_bytes(q.read_bytes())
     return meta
-
-
-def _accuracies(model: Path, data_dir: Path) -> dict[str, str]:
-    from ferkit.data import load_cache
-    from ferkit.infer import Classifier
-
-    cache, clf, found = load_cache(data_dir), Classifier(model), {}
-    for split in ("PublicTest", "PrivateTest"):
-        x, y = cache.split(split)
-        if len(x):
-            found[f"accuracy_{split}"] = f"{np.mean(clf.classify(x).argmax(1) == y):.4f}"
-    return found
