@@ -300,3 +300,48 @@ def test_ensemble_export_averages_its_members(small_cache, tmp_path, capsys):
     assert len(json.loads(meta["architecture"])) == 2
     assert 0 <= float(meta["accuracy_PublicTest"]) <= 1  # measured after export
     assert "accuracy_PrivateTest" in meta
+
+
+def test_distillation_loss_by_hand():
+    from ferkit.config import DistillConfig
+    from ferkit.distill import training_loss
+
+    logits = torch.tensor([[2.0, 0.0, -1.0, 0, 0, 0, 0], [0.0, 1.0, 0.0, 0, 0, 0, 0]])
+    y = torch.tensor([0, 1])
+    plain = training_loss(logits, y, 0.0)
+    assert plain == pytest.approx(torch.nn.functional.cross_entropy(logits, y).item())
+    # weight 1 with one-hot teacher targets at T = 1 is plain cross-entropy again
+    onehot = torch.nn.functional.one_hot(y, 7).float()
+    full = DistillConfig(teacher="t.onnx", weight=1.0)
+    assert training_loss(logits, y, 0.0, onehot, full) == pytest.approx(plain.item(), abs=1e-5)
+    # half and half with a uniform teacher: the mean of CE(labels) and CE(uniform)
+    uniform = torch.full((2, 7), 1 / 7)
+    half = DistillConfig(teacher="t.onnx", weight=0.5)
+    soft = -(uniform * torch.log_softmax(logits, 1)).sum(1).mean()
+    expect = 0.5 * plain + 0.5 * soft
+    assert training_loss(logits, y, 0.0, uniform, half) == pytest.approx(expect.item(), abs=1e-5)
+    # temperature T scales the soft term by T^2 on softened distributions
+    hot = DistillConfig(teacher="t.onnx", weight=1.0, temperature=2.0)
+    t = torch.softmax(torch.log(onehot.clamp_min(1e-8)) / 2, 1)
+    expect = -(t * torch.log_softmax(logits / 2, 1)).sum(1).mean() * 4
+    assert training_loss(logits, y, 0.0, onehot, hot) == pytest.approx(expect.item(), abs=1e-5)
+
+
+def test_distilled_run_uses_and_records_its_teacher(small_cache, tmp_path):
+    from ferkit.export import export
+
+    train_mod.train(_cfg(small_cache, tmp_path / "teacher", epochs=1))
+    export(tmp_path / "teacher", tmp_path / "teacher.onnx")
+    teacher = str(tmp_path / "teacher.onnx")
+    cfg = _cfg(small_cache, tmp_path / "student", epochs=1, **{"distill.teacher": teacher})
+    data = train_mod.load_data(cfg, torch.device("cpu"))
+    assert data.train_t.shape == (len(data.train_y), 7)
+    assert torch.allclose(data.train_t.sum(1), torch.ones(len(data.train_y)), atol=1e-4)
+    result = train_mod.train(cfg)
+    assert 0 <= result["PublicTest"]["acc_tta"] <= 1
+    saved = json.loads((tmp_path / "student" / "config.json").read_text())
+    assert saved["config"]["distill"] == {"teacher": teacher, "weight": 0.7, "temperature": 1.0}
+    train_mod.train(_cfg(small_cache, tmp_path / "plain", epochs=1))
+    # the same seed without a teacher trains differently
+    first = {run: _metrics(tmp_path / run)[0]["train_loss"] for run in ("student", "plain")}
+    assert first["student"] != first["plain"]

@@ -29,6 +29,15 @@ class OptimConfig:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """Offline knowledge distillation (`ferkit.distill`)."""
+
+    teacher: str = ""  # ONNX model following ferkit's contract; "" = no distillation
+    weight: float = 0.7  # share of the loss taken by the teacher's soft targets
+    temperature: float = 1.0  # >1 softens both distributions (T^2 keeps gradient scale)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     data: str = "data/fer2013"  # directory written by `ferkit data prepare`
     out: str = "runs/default"  # run folder: config, metrics, curves, checkpoints
@@ -44,6 +53,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
 
 def _parse(value: Any, like: Any, key: str) -> Any:

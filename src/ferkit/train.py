@@ -29,6 +29,7 @@ from ferkit.atomic import write_text
 from ferkit.augment import augment
 from ferkit.config import TrainConfig
 from ferkit.data import load_cache
+from ferkit.distill import teacher_probs, training_loss
 from ferkit.errors import FerkitError
 from ferkit.models import build_model, count_params
 from ferkit.runs import BEST, LAST, load_checkpoint, log_epoch, save_checkpoint, write_run_info
@@ -63,6 +64,7 @@ class Data:
     train_y: torch.Tensor
     val_x: torch.Tensor
     val_y: torch.Tensor
+    train_t: torch.Tensor | None = None  # the teacher's probabilities, when distilling
 
 
 def load_data(cfg: TrainConfig, device: torch.device) -> Data:
@@ -81,7 +83,11 @@ def load_data(cfg: TrainConfig, device: torch.device) -> Data:
         keep = keep[: cfg.train_limit].sort().values.to(device)
         tx, ty = tx[keep], ty[keep]
     vx, vy = tensors("PublicTest")
-    return Data(tx, ty, vx, vy)
+    tt = None
+    if cfg.distill.teacher:
+        probs = teacher_probs(cfg.distill.teacher, tx[:, 0].cpu().numpy())
+        tt = torch.from_numpy(probs).to(device)
+    return Data(tx, ty, vx, vy, tt)
 
 
 def lr_at(step: int, total: int, warmup: int, base: float) -> float:
@@ -144,7 +150,8 @@ def train_one_epoch(
             g["lr"] = lr
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             logits = model(x)
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.optim.label_smoothing)
+        targets = None if data.train_t is None else data.train_t[idx]
+        loss = training_loss(logits, y, cfg.optim.label_smoothing, targets, cfg.distill)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

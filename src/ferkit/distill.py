@@ -1,0 +1,44 @@
+"""Knowledge distillation from a teacher ONNX model (typically an ensemble exported by
+`ferkit export RUN_A RUN_B ... --out teacher.onnx`), with offline soft targets.
+
+The teacher scores every Training image once, un-augmented, through the shared inference
+path (ONNX Runtime, flip TTA if its graph has it); the student then learns from
+    (1 - weight) * CE(labels, smoothed) + weight * T^2 * CE(teacher^(1/T), student / T).
+Static targets ignore what augmentation did to the image; measured elsewhere they still
+move a small model about a point towards a stronger teacher.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ferkit.config import DistillConfig
+
+
+def teacher_probs(teacher: str, images: np.ndarray, batch: int = 512) -> np.ndarray:
+    """The teacher's probabilities [N, 7] for uint8 images [N, H, W] (or [N, 1, H, W])."""
+    from ferkit.infer import Classifier
+
+    clf = Classifier(teacher)
+    return clf.classify(images, batch=batch).astype(np.float32)
+
+
+def training_loss(
+    logits: torch.Tensor,
+    y: torch.Tensor,
+    label_smoothing: float,
+    targets: torch.Tensor | None = None,
+    cfg: DistillConfig | None = None,
+) -> torch.Tensor:
+    """Cross-entropy on the labels, mixed with the teacher's soft targets when given."""
+    logits = logits.float()
+    hard = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    if targets is None or cfg is None or not cfg.teacher:
+        return hard
+    t = cfg.temperature
+    soft_t = targets.clamp_min(1e-8) ** (1 / t)
+    soft_t = soft_t / soft_t.sum(1, keepdim=True)
+    soft = -(soft_t * F.log_softmax(logits / t, dim=1)).sum(1).mean() * t * t
+    return (1 - cfg.weight) * hard + cfg.weight * soft
