@@ -345,3 +345,31 @@ def test_distilled_run_uses_and_records_its_teacher(small_cache, tmp_path):
     # the same seed without a teacher trains differently
     first = {run: _metrics(tmp_path / run)[0]["train_loss"] for run in ("student", "plain")}
     assert first["student"] != first["plain"]
+
+
+def test_mixup_blends_images_and_targets_alike():
+    from ferkit.augment import mixup
+    from ferkit.distill import training_loss
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.arange(4 * 48 * 48, dtype=torch.float32).view(4, 1, 48, 48) % 256
+    mixed, (perm, lam) = mixup(x, 0.2, gen)
+    assert 0 <= lam <= 1 and sorted(perm.tolist()) == [0, 1, 2, 3]
+    torch.testing.assert_close(mixed, lam * x + (1 - lam) * x[perm])
+    again = mixup(x, 0.2, torch.Generator().manual_seed(0))  # reproducible from the seed
+    assert again[1][1] == lam and torch.equal(again[1][0], perm)
+    logits = torch.randn(4, 7)
+    y = torch.tensor([0, 1, 2, 3])
+    ce = torch.nn.functional.cross_entropy
+    expect = lam * ce(logits, y) + (1 - lam) * ce(logits, y[perm])
+    got = training_loss(logits, y, 0.0, mix=(perm, lam))
+    assert got.item() == pytest.approx(expect.item(), abs=1e-6)
+
+
+def test_mixup_run_trains(small_cache, tmp_path):
+    result = train_mod.train(
+        _cfg(small_cache, tmp_path / "mix", epochs=1, **{"augment.mixup": 0.2})
+    )
+    assert 0 <= result["PublicTest"]["acc_tta"] <= 1
+    saved = json.loads((tmp_path / "mix" / "config.json").read_text())
+    assert saved["config"]["augment"]["mixup"] == 0.2

@@ -23,6 +23,7 @@ class AugmentConfig:
     erase_p: float = 0.5  # probability of erasing one rectangle per image
     erase_area: tuple[float, float] = (0.02, 0.25)  # erased share of the image area
     erase_ratio: tuple[float, float] = (0.3, 3.3)  # height/width of the erased rectangle
+    mixup: float = 0.0  # alpha of Beta(alpha, alpha) for mixup (one mix per batch); 0 = off
 
 
 def _rand(n: int, gen: torch.Generator) -> torch.Tensor:
@@ -76,6 +77,19 @@ def random_erase(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> t
     ).unsqueeze(1)
     noise = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) * 255
     return torch.where(mask, noise, x)
+
+
+def mixup(
+    x: torch.Tensor, alpha: float, gen: torch.Generator
+) -> tuple[torch.Tensor, tuple[torch.Tensor, float]]:
+    """Blend the batch with a shuffled copy of itself: lam * x + (1 - lam) * x[perm], lam
+    from Beta(alpha, alpha). Returns the images and (perm, lam) for mixing the targets."""
+    import numpy as np
+
+    seed = int(torch.randint(2**31 - 1, (1,), generator=gen, device=gen.device).item())
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
+    perm = torch.randperm(x.shape[0], generator=gen, device=gen.device)
+    return lam * x + (1 - lam) * x[perm], (perm, lam)
 
 
 def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:

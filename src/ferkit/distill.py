@@ -31,10 +31,18 @@ def training_loss(
     label_smoothing: float,
     targets: torch.Tensor | None = None,
     cfg: DistillConfig | None = None,
+    mix: tuple[torch.Tensor, float] | None = None,
 ) -> torch.Tensor:
-    """Cross-entropy on the labels, mixed with the teacher's soft targets when given."""
+    """Cross-entropy on the labels, mixed with the teacher's soft targets when given; with
+    `mix = (perm, lam)` from `augment.mixup`, both targets are mixed the way the images were."""
     logits = logits.float()
     hard = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    if mix is not None:
+        perm, lam = mix
+        other = F.cross_entropy(logits, y[perm], label_smoothing=label_smoothing)
+        hard = lam * hard + (1 - lam) * other
+        if targets is not None:
+            targets = lam * targets + (1 - lam) * targets[perm]
     if targets is None or cfg is None or not cfg.teacher:
         return hard
     t = cfg.temperature

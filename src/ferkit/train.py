@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ferkit.atomic import write_text
-from ferkit.augment import augment
+from ferkit.augment import augment, mixup
 from ferkit.config import TrainConfig
 from ferkit.data import load_cache
 from ferkit.distill import teacher_probs, training_loss
@@ -143,6 +143,9 @@ def train_one_epoch(
         idx = perm[i * cfg.batch_size + rank * local : i * cfg.batch_size + (rank + 1) * local]
         x = augment(data.train_x[idx].float(), cfg.augment, aug_gen)
         y = data.train_y[idx]
+        mix = None
+        if cfg.augment.mixup > 0:
+            x, mix = mixup(x, cfg.augment.mixup, aug_gen)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         lr = lr_at(step, total_steps, warmup, base_lr)
@@ -151,7 +154,7 @@ def train_one_epoch(
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             logits = model(x)
         targets = None if data.train_t is None else data.train_t[idx]
-        loss = training_loss(logits, y, cfg.optim.label_smoothing, targets, cfg.distill)
+        loss = training_loss(logits, y, cfg.optim.label_smoothing, targets, cfg.distill, mix)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
