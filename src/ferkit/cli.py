@@ -298,7 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--int8", action="store_true", help="static int8 quantisation (ONNX Runtime), ~3x faster"
     )
-    p.add_argument("--data", help="prepared cache for calibration (default: the run's data)")
+    p.add_argument(
+        "--data",
+        help="prepared cache: int8 calibration images, and where an ensemble's accuracy is "
+        "measured (default: the first run's data)",
+    )
     p.add_argument("--calib-images", type=int, default=1024, help="Training images to calibrate on")
     p.set_defaults(func=cmd_export)
 

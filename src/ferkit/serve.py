@@ -80,9 +80,8 @@ def check_pixels(data: bytes, name: str, max_pixels: int) -> None:
 
 
 def analyse(rec: EmotionRecognizer, cfg: ServeConfig, data: bytes, name: str, annotate: bool):
-    """Decode, detect, classify: the CPU-bound part of a request (runs in the thread pool)."""
-    if len(data) > cfg.max_upload_mb * MB:
-        raise BadImage(413, f"{name}: over the upload limit of {cfg.max_upload_mb:g} MB")
+    """Decode, detect, classify: the CPU-bound part of a request (runs in the thread pool).
+    The upload limit is enforced while reading (`read_limited`), before this runs."""
     check_pixels(data, name, cfg.max_pixels)
     try:
         image = decode(data, name)
