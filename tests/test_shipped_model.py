@@ -9,7 +9,13 @@ import pytest
 
 from ferkit.emotions import LABELS
 from ferkit.errors import FerkitError
-from ferkit.infer import Classifier, recorded_sha256, sha256_file, shipped_model_path
+from ferkit.infer import (
+    SHIPPED_MODELS,
+    Classifier,
+    recorded_sha256,
+    sha256_file,
+    shipped_model_path,
+)
 
 from .conftest import SHARED_ARCHIVE
 
@@ -40,6 +46,15 @@ def test_a_tampered_shipped_model_is_refused(monkeypatch):
     monkeypatch.setattr("ferkit.infer.recorded_sha256", lambda name="default.onnx": "0" * 64)
     with pytest.raises(FerkitError, match="does not match the recorded"):
         Classifier()
+
+
+def test_shipped_models_are_chosen_by_name(monkeypatch, tmp_path):
+    assert Classifier("default").info.sha256 == recorded_sha256() == Classifier().info.sha256
+    monkeypatch.setitem(SHIPPED_MODELS, "missing", "missing.onnx")
+    with pytest.raises(FerkitError, match="'missing' model is not shipped"):
+        Classifier("missing")
+    with pytest.raises(FerkitError, match="no such model file"):
+        Classifier(str(tmp_path / "default"))  # a path is a path, even if named like a model
 
 
 @pytest.mark.skipif(not SHARED_ARCHIVE.is_file(), reason=f"no FER-2013 archive at {SHARED_ARCHIVE}")

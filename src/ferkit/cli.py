@@ -311,7 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
         "models",
         nargs="*",
         metavar="MODEL",
-        help="ONNX files or run folders (default: the shipped model); two or more: compared",
+        help="shipped model names (default, accurate), ONNX files or run folders "
+        "(default: default); two or more: compared",
     )
     p.add_argument("--data", required=True, help="directory written by `ferkit data prepare`")
     p.add_argument("--split", default="PrivateTest", help="Training, PublicTest or PrivateTest")

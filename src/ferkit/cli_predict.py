@@ -141,8 +141,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
+MODEL_HELP = (
+    "a shipped model, default (small, fast) or accurate (an ensemble, slower), "
+    "or an ONNX model file (default: default)"
+)
+
+
 def _add_recognizer_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="ONNX model file (default: the shipped model)")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument(
         "--detector", default="dlib", help="face detector: dlib (default), haar or yunet:FILE.onnx"
     )
@@ -199,7 +205,7 @@ def add_predict_commands(sub) -> None:
     p = sub.add_parser("serve", help="web page and REST API (needs ferkit[serve])")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--model", help="ONNX model file (default: the shipped model)")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--detector", default="dlib", help="dlib (default), haar or yunet:FILE.onnx")
     p.add_argument("--min-face", type=int, default=DEFAULT_MIN_FACE, metavar="PX")
     p.add_argument(

@@ -22,7 +22,7 @@ import numpy as np
 from ferkit.atomic import write_text
 from ferkit.emotions import LABELS
 from ferkit.errors import FerkitError
-from ferkit.infer import Classifier
+from ferkit.infer import SHIPPED_MODELS, Classifier
 from ferkit.metrics import (
     accuracy,
     balanced_accuracy,
@@ -90,11 +90,12 @@ def split_accuracies(model: Path, data_dir: Path) -> dict[str, float]:
     return found
 
 
-def resolve(spec: str | None, tmp: Path) -> tuple[Path | None, Path | None]:
-    """(ONNX file or None for the shipped model, run folder or None). A run folder is
+def resolve(spec: str | None, tmp: Path) -> tuple[str | Path | None, Path | None]:
+    """(ONNX file, run folder or None) for a model argument: a shipped model's name (None:
+    the default), an ONNX file or a run folder. A run folder is
     evaluated through its `model.onnx`, or exported to a temporary one when torch is here."""
-    if spec is None:
-        return None, None
+    if spec is None or spec in SHIPPED_MODELS:
+        return spec, None  # Classifier checks a shipped model's recorded SHA-256
     path = Path(spec)
     if not path.is_dir():
         return path, None

@@ -20,6 +20,9 @@ import numpy as np
 from ferkit.errors import FerkitError
 
 DEFAULT_MODEL = "default.onnx"
+# Models shipped in ferkit/weights/, by the name `--model` takes: the small single network
+# every command uses by default, and an ensemble that trades speed for accuracy.
+SHIPPED_MODELS = {"default": DEFAULT_MODEL, "accurate": "accurate.onnx"}
 
 
 def shipped_model_path(name: str = DEFAULT_MODEL) -> Path:
@@ -37,6 +40,22 @@ def recorded_sha256(name: str = DEFAULT_MODEL) -> str | None:
         if file.strip() == name:
             return digest.strip()
     return None
+
+
+def resolve_model(model: str | Path | None) -> tuple[Path, str | None]:
+    """(ONNX file, its name in ferkit/weights/ or None) for a `--model` argument.
+
+    None or a shipped model's name ("default", "accurate") picks a model shipped with ferkit,
+    which is then checked against its recorded SHA-256; anything else is a path to an ONNX
+    file (write ./accurate for a file of that name)."""
+    name = "default" if model is None else str(model)
+    if isinstance(model, Path) or name not in SHIPPED_MODELS:
+        return Path(name), None
+    file = SHIPPED_MODELS[name]
+    path = shipped_model_path(file)
+    if not path.is_file():
+        raise FerkitError(f"the '{name}' model is not shipped in this ferkit installation")
+    return path, file
 
 
 def sha256_file(path: Path) -> str:
@@ -63,13 +82,14 @@ class Classifier:
     """Emotion probabilities for face crops, from an ONNX model on ONNX Runtime."""
 
     def __init__(self, model: str | Path | None = None, threads: int = 0) -> None:
+        """`model`: an ONNX file, or a shipped model's name (None: "default")."""
         import onnxruntime as ort
 
-        path = Path(model) if model else shipped_model_path()
+        path, shipped = resolve_model(model)
         if not path.is_file():
             raise FerkitError(f"{path}: no such model file")
         digest = sha256_file(path)
-        if model is None and (expected := recorded_sha256()) and digest != expected:
+        if shipped and (expected := recorded_sha256(shipped)) and digest != expected:
             raise FerkitError(
                 f"{path}: SHA-256 {digest[:12]} does not match the recorded "
                 f"{expected[:12]}; reinstall ferkit"
