@@ -301,6 +301,23 @@ def test_ensemble_export_averages_its_members(small_cache, tmp_path, capsys):
     assert 0 <= float(meta["accuracy_PublicTest"]) <= 1  # measured after export
     assert "accuracy_PrivateTest" in meta
 
+    # --choose-on: the subset whose mean scores best on PublicTest, by the shared path
+    from ferkit.choose import best_subset
+    from ferkit.data import load_cache
+
+    x, y = load_cache(small_cache).split("PublicTest")
+    probs = [Classifier(tmp_path / f"{n}.onnx").classify(x) for n in "ab"]
+    subset, acc = best_subset(probs, y)
+    capsys.readouterr()
+    chosen = tmp_path / "chosen.onnx"
+    assert main(["export", *runs_, "--choose-on", "PublicTest", "--out", str(chosen)]) == 0
+    printed = capsys.readouterr().out
+    names = " + ".join("ab"[i] for i in subset)
+    assert f"chosen on PublicTest: {names} ({100 * acc:.2f}%)" in printed
+    got = Classifier(chosen).classify(x)
+    np.testing.assert_allclose(got, np.mean([probs[i] for i in subset], axis=0), atol=1e-5)
+    assert main(["export", *runs_, "--choose-on", "PrivateTest", "--out", str(chosen)]) == 2
+
 
 def test_distillation_loss_by_hand():
     from ferkit.config import DistillConfig

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -135,7 +136,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     sources, out = [Path(r) for r in args.runs], Path(args.out)
     if sources[0].suffix == ".onnx":  # quantise an existing model (needs onnx, not torch)
-        if not args.int8 or len(sources) > 1:
+        if not args.int8 or len(sources) > 1 or args.choose_on:
             raise FerkitError(f"{sources[0]}: an .onnx source only makes sense alone with --int8")
         if not args.data:
             raise FerkitError("--int8 on an .onnx file needs --data DIR for calibration images")
@@ -144,6 +145,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ferkit.export import export
     from ferkit.runs import read_run_config
 
+    if args.choose_on:
+        from ferkit.choose import check_split, choose
+
+        check_split(args.choose_on)
+        data = Path(args.data or read_run_config(sources[0]).data)
+        with tempfile.TemporaryDirectory() as tmp:
+            sources, lines = choose(sources, data, args.choose_on, Path(tmp), not args.no_tta)
+        print("\n".join(lines))
     target = out.with_name(f".{out.stem}.fp32.onnx") if args.int8 else out
     result = export(sources, target, tta=not args.no_tta)
     meta = result["metadata"]
@@ -295,6 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="the .onnx file to write")
     p.add_argument("--no-tta", action="store_true", help="no flip averaging inside the graph")
+    p.add_argument(
+        "--choose-on",
+        metavar="SPLIT",
+        help="export the subset of the runs whose mean scores best on SPLIT (PublicTest)",
+    )
     p.add_argument(
         "--int8", action="store_true", help="static int8 quantisation (ONNX Runtime), ~3x faster"
     )
