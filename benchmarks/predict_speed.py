@@ -4,7 +4,8 @@
 
 - crops: faces/s classifying 48x48 crops at batch 256 (and one at a time), for the shipped
   fp32 model (flip TTA in the graph), its no-TTA variant when `--no-tta-model` is given,
-  and an int8 model quantised in this run when `--data` has a prepared cache;
+  the shipped `accurate` ensemble when installed, and an int8 model quantised in this run
+  when `--data` has a prepared cache;
 - photo: one 640x480 JPEG with one face, decode + detect + crop + classify, median ms;
 - video: frames/s of `process_video` on a generated 640x480 clip, without and with the
   annotated mp4 written.
@@ -27,7 +28,7 @@ import cv2
 import numpy as np
 
 from ferkit import EmotionRecognizer
-from ferkit.infer import Classifier
+from ferkit.infer import SHIPPED_MODELS, Classifier, shipped_model_path
 from ferkit.video import VideoConfig, process_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,8 +128,9 @@ def main() -> None:
     models = {"fp32, flip TTA (shipped)": None}
     if args.no_tta_model:
         models["fp32, no TTA"] = args.no_tta_model
+    if shipped_model_path(SHIPPED_MODELS["accurate"]).is_file():
+        models["accurate (ensemble)"] = "accurate"
     if (data / "cache.npz").is_file():
-        from ferkit.infer import shipped_model_path
         from ferkit.quantize import calibration_images, quantize
 
         quantize(shipped_model_path(), tmp / "int8.onnx", calibration_images(data))
