@@ -110,7 +110,7 @@ def video_fps(rec: EmotionRecognizer, jpeg: bytes, tmp: Path, frames: int = 150)
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="data/fer2013", help="prepared cache (crops, int8 calib)")
-    ap.add_argument("--no-tta-model", help="the same model exported with --no-tta")
+    ap.add_argument("--no-tta-model", help="the same model exported with --tta none")
     ap.add_argument("--fer-python", help="python with the `fer` package, for the comparison")
     ap.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all)")
     args = ap.parse_args()

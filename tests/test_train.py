@@ -269,13 +269,42 @@ def test_export_contract_parity_and_flip_invariance(easy_cache, tmp_path):
     # faces of another size are resized to the model's input size
     assert clf.classify([np.zeros((96, 96), np.uint8)]).shape == (1, 7)
 
-    plain = export(run, tmp_path / "plain.onnx", tta=False)
+    plain = export(run, tmp_path / "plain.onnx", tta="none")
     assert plain["metadata"]["tta"] == "none"
     assert not np.allclose(
         Classifier(tmp_path / "plain.onnx").classify(faces[:, :, ::-1].copy()),
         Classifier(tmp_path / "plain.onnx").classify(faces),
         atol=1e-4,
     )
+
+    # views8: the mean over 8 views of the plain model, still mirror-invariant, in ONNX too
+    views8 = export(run, tmp_path / "v8.onnx", tta="views8")
+    assert views8["max_abs_diff"] < 1e-4 and views8["metadata"]["tta"] == "views8"
+    assert "accuracy_PublicTest" not in views8["metadata"]  # training measured hflip only
+    v8 = Classifier(tmp_path / "v8.onnx")
+    np.testing.assert_allclose(v8.classify(faces[:, :, ::-1].copy()), v8.classify(faces), atol=1e-5)
+    assert not np.allclose(v8.classify(faces), p, atol=1e-3)
+
+
+def test_tta_views_rotate_about_the_centre_and_zoom():
+    import torch.nn.functional as F
+    from torch import nn
+
+    from ferkit.export import Probabilities, _rotation_grid
+
+    x = torch.arange(48 * 48, dtype=torch.float32).reshape(1, 1, 48, 48)
+
+    def sample(deg: float) -> torch.Tensor:
+        return F.grid_sample(x, _rotation_grid(48, deg), align_corners=False)
+
+    torch.testing.assert_close(sample(0.0), x)
+    # +90 degrees maps output (row r, column c) to input (47 - c, r): a counter-clockwise turn
+    torch.testing.assert_close(sample(90.0), torch.rot90(x, 1, dims=(2, 3)), atol=1e-2, rtol=1e-5)
+    views = Probabilities(nn.Identity(), "views8").views(x)
+    assert len(views) == 8 and all(v.shape == x.shape for v in views)
+    torch.testing.assert_close(views[4], x.flip(3))  # second half: the first half mirrored
+    zoom = views[1][0, 0]  # 44x44 centre resized to 48: the centre pixel moves least
+    assert abs(zoom[24, 24] - x[0, 0, 24, 24]) < abs(zoom[2, 2] - x[0, 0, 2, 2])
 
 
 def test_ensemble_export_averages_its_members(small_cache, tmp_path, capsys):
@@ -289,7 +318,7 @@ def test_ensemble_export_averages_its_members(small_cache, tmp_path, capsys):
     runs_ = [str(tmp_path / "a"), str(tmp_path / "b")]
     assert main(["export", *runs_, "--out", str(tmp_path / "ens.onnx")]) == 0
     printed = capsys.readouterr().out
-    assert "2 members" in printed and "ensemble accuracy: PublicTest" in printed
+    assert "2 members" in printed and "measured accuracy: PublicTest" in printed
     faces = (np.random.default_rng(0).random((6, 48, 48)) * 255).astype(np.uint8)
     a, b = (Classifier(tmp_path / f"{n}.onnx").classify(faces) for n in "ab")
     ens = Classifier(tmp_path / "ens.onnx")

@@ -44,7 +44,7 @@ def check_split(split: str) -> None:
         )
 
 
-def split_probs(runs: Sequence[Path], data_dir: Path, split: str, tmp: Path, tta: bool) -> list:
+def split_probs(runs: Sequence[Path], data_dir: Path, split: str, tmp: Path, tta: str) -> list:
     """Each run's probabilities on the split, through its own exported ONNX graph."""
     from ferkit.data import load_cache
     from ferkit.export import export
@@ -60,7 +60,7 @@ def split_probs(runs: Sequence[Path], data_dir: Path, split: str, tmp: Path, tta
 
 
 def choose(
-    runs: Sequence[Path], data_dir: Path, split: str, tmp: Path, tta: bool = True
+    runs: Sequence[Path], data_dir: Path, split: str, tmp: Path, tta: str = "hflip"
 ) -> tuple[list[Path], list[str]]:
     """(chosen runs, report lines): each run's accuracy alone, then the chosen mean's."""
     from ferkit.data import load_cache

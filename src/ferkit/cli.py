@@ -16,6 +16,7 @@ from ferkit.cli_predict import add_predict_commands
 from ferkit.console import console as _console
 from ferkit.console import warn as _warn
 from ferkit.errors import FerkitError
+from ferkit.infer import TTA_MODES
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -151,10 +152,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         check_split(args.choose_on)
         data = Path(args.data or read_run_config(sources[0]).data)
         with tempfile.TemporaryDirectory() as tmp:
-            sources, lines = choose(sources, data, args.choose_on, Path(tmp), not args.no_tta)
+            sources, lines = choose(sources, data, args.choose_on, Path(tmp), args.tta)
         print("\n".join(lines))
     target = out.with_name(f".{out.stem}.fp32.onnx") if args.int8 else out
-    result = export(sources, target, tta=not args.no_tta)
+    result = export(sources, target, tta=args.tta)
     meta = result["metadata"]
     members = f", {len(sources)} members" if len(sources) > 1 else ""
     print(
@@ -168,11 +169,11 @@ def cmd_export(args: argparse.Namespace) -> int:
             return _quantize(target, out, data, args.calib_images)
         finally:
             target.unlink(missing_ok=True)
-    if len(sources) > 1 and (data / "cache.npz").is_file():
+    if (len(sources) > 1 or "accuracy_PublicTest" not in meta) and (data / "cache.npz").is_file():
         from ferkit.export import record_accuracies
 
         accs = record_accuracies(out, data)
-        print("ensemble accuracy: " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in accs.items()))
+        print("measured accuracy: " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in accs.items()))
     return 0
 
 
@@ -303,7 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(or one .onnx with --int8)",
     )
     p.add_argument("--out", required=True, help="the .onnx file to write")
-    p.add_argument("--no-tta", action="store_true", help="no flip averaging inside the graph")
+    p.add_argument(
+        "--tta",
+        choices=TTA_MODES,
+        default="hflip",
+        help="test-time views averaged inside the graph: none, hflip (default: the image and "
+        "its mirror) or views8 (+ a zoom and two rotations, each mirrored; 4x slower)",
+    )
     p.add_argument(
         "--choose-on",
         metavar="SPLIT",

@@ -23,6 +23,8 @@ DEFAULT_MODEL = "default.onnx"
 # Models shipped in ferkit/weights/, by the name `--model` takes: the small single network
 # every command uses by default, and an ensemble that trades speed for accuracy.
 SHIPPED_MODELS = {"default": DEFAULT_MODEL, "accurate": "accurate.onnx"}
+# Test-time views a model averages inside its graph (metadata `tta`; see ferkit.export).
+TTA_MODES = ("none", "hflip", "views8")
 
 
 def shipped_model_path(name: str = DEFAULT_MODEL) -> Path:
