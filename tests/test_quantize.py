@@ -1,4 +1,5 @@
-"""`ferkit export --int8`: static int8 quantisation of an ONNX model, calibrated on a cache."""
+"""`ferkit export --int8`: static int8 quantisation of an ONNX model, calibrated on a cache;
+the copy keeps the contract (float softmax, probabilities summing to 1)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,30 @@ def test_int8_export_needs_calibration_data(tmp_path, capsys):
     assert main(["export", str(shipped_model_path()), "--out", str(out)]) == 2
     assert "only makes sense alone with --int8" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_int8_copy_quantises_the_convolutions_and_keeps_softmax_float(tmp_path):
+    import onnx
+
+    from ferkit.quantize import quantize
+
+    rng = np.random.default_rng(0)
+    calib = rng.integers(0, 256, (64, 48, 48), dtype=np.uint8)
+    out = tmp_path / "int8.onnx"
+    meta = quantize(shipped_model_path(), out, calib)
+
+    graph = onnx.load(str(out)).graph
+    ops = [n.op_type for n in graph.node]
+    assert ops.count("QuantizeLinear") >= 16  # at least one per convolution
+    producers = {o: n.op_type for n in graph.node for o in n.output}
+    softmax_out = {o for n in graph.node if n.op_type == "Softmax" for o in n.output}
+    quantized = {n.input[0] for n in graph.node if n.op_type == "QuantizeLinear"}
+    assert softmax_out and not softmax_out & quantized  # softmax and what follows stay float
+    assert producers[graph.output[0].name] != "DequantizeLinear"
+
+    x = rng.integers(0, 256, (32, 48, 48), dtype=np.uint8)
+    p, ref = Classifier(out).classify(x), Classifier().classify(x)
+    assert np.allclose(p.sum(1), 1, atol=1e-5)
+    assert (p.argmax(1) == ref.argmax(1)).mean() >= 0.9
+    assert "64 Training images" in meta["quantization"]
+    assert not any(k.startswith("accuracy_") for k in meta)  # no data dir: nothing measured
