@@ -1,20 +1,24 @@
-"""Training throughput (images/s) on this machine: fp32 vs bf16 autocast vs channels_last.
+"""Training throughput (images/s) on this machine: fp32 vs bf16 autocast vs channels_last,
+and what online distillation from each `--teacher` costs (bf16 + channels_last).
 
 Times the real `train_one_epoch` step (batched augmentation, forward, backward, SGD, EMA)
 on random 48x48 images, fp32 contiguous as the baseline measured in the same run:
 
     python benchmarks/train_speed.py [--model vgg-s] [--width 32] [--steps 30]
+        [--teacher default accurate ens.onnx]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+from pathlib import Path
 
 import torch
 
 from ferkit import train as T
-from ferkit.config import TrainConfig
+from ferkit.config import DistillConfig, TrainConfig
+from ferkit.infer import Classifier
 from ferkit.models import ModelConfig, build_model, count_params
 
 
@@ -25,6 +29,7 @@ def images_per_second(cfg: TrainConfig, steps: int) -> float:
         train_y=torch.randint(0, 7, (n,)),
         val_x=torch.zeros(0, 1, 48, 48, dtype=torch.uint8),
         val_y=torch.zeros(0, dtype=torch.long),
+        teacher=Classifier(cfg.distill.teacher) if cfg.distill.online else None,
     )
     model = build_model(cfg.model)
     if cfg.channels_last:
@@ -40,6 +45,7 @@ def main() -> None:
     p.add_argument("--model", default="vgg-s")
     p.add_argument("--width", type=int, default=32)
     p.add_argument("--steps", type=int, default=30, help="batches of 128 per timing")
+    p.add_argument("--teacher", nargs="*", default=[], help="ONNX teachers (or shipped names)")
     args = p.parse_args()
     base = TrainConfig(model=ModelConfig(name=args.model, width=args.width), epochs=2)
     params = count_params(build_model(base.model)) / 1e6
@@ -53,6 +59,14 @@ def main() -> None:
         label = f"{'bf16' if bf16 else 'fp32'} {'channels_last' if cl else 'contiguous'}"
         print(
             f"{label:26s} {rate:7.0f} img/s  {rate / ref:4.2f}x   "
+            f"{28709 / rate:5.1f} s per FER-2013 epoch"
+        )
+    for teacher in args.teacher:
+        online = DistillConfig(teacher=teacher, online=True)
+        cfg = dataclasses.replace(base, bf16=True, channels_last=True, distill=online)
+        rate = images_per_second(cfg, args.steps)
+        print(
+            f"{'online teacher ' + Path(teacher).name:26s} {rate:7.0f} img/s  {rate / ref:4.2f}x   "
             f"{28709 / rate:5.1f} s per FER-2013 epoch"
         )
 

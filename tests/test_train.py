@@ -373,8 +373,9 @@ def test_distillation_loss_by_hand():
     assert training_loss(logits, y, 0.0, onehot, hot) == pytest.approx(expect.item(), abs=1e-5)
 
 
-def test_distilled_run_uses_and_records_its_teacher(small_cache, tmp_path):
+def test_distilled_run_uses_and_records_its_teacher(small_cache, tmp_path, monkeypatch):
     from ferkit.export import export
+    from ferkit.infer import Classifier
 
     train_mod.train(_cfg(small_cache, tmp_path / "teacher", epochs=1))
     export(tmp_path / "teacher", tmp_path / "teacher.onnx")
@@ -386,11 +387,39 @@ def test_distilled_run_uses_and_records_its_teacher(small_cache, tmp_path):
     result = train_mod.train(cfg)
     assert 0 <= result["PublicTest"]["acc_tta"] <= 1
     saved = json.loads((tmp_path / "student" / "config.json").read_text())
-    assert saved["config"]["distill"] == {"teacher": teacher, "weight": 0.7, "temperature": 1.0}
+    assert saved["config"]["distill"] == {
+        "teacher": teacher,
+        "weight": 0.7,
+        "temperature": 1.0,
+        "online": False,
+    }
     train_mod.train(_cfg(small_cache, tmp_path / "plain", epochs=1))
     # the same seed without a teacher trains differently
     first = {run: _metrics(tmp_path / run)[0]["train_loss"] for run in ("student", "plain")}
     assert first["student"] != first["plain"]
+
+    # online: the teacher scores every augmented batch the student sees, once per step
+    seen: list[torch.Tensor] = []
+
+    def spy(clf, x):
+        seen.append(x.clone())
+        return batch_probs(clf, x)
+
+    batch_probs = train_mod.batch_probs
+    monkeypatch.setattr(train_mod, "batch_probs", spy)
+    kw = {"distill.teacher": teacher, "distill.online": "true"}
+    online = _cfg(small_cache, tmp_path / "online", epochs=1, **kw)
+    data = train_mod.load_data(online, torch.device("cpu"))
+    assert data.train_t is None and data.teacher is not None  # nothing scored up front
+    train_mod.train(online)
+    assert len(seen) == len(data.train_y) // online.batch_size
+    assert all(x.shape == (online.batch_size, 1, 48, 48) for x in seen)
+    assert any((x != x.round()).any() for x in seen)  # resampled by the augmentation
+    first["online"] = _metrics(tmp_path / "online")[0]["train_loss"]
+    assert first["online"] != first["student"]
+    probs = batch_probs(data.teacher, seen[0])
+    want = Classifier(teacher).session.run(["probs"], {"image": seen[0].numpy()})[0]
+    np.testing.assert_allclose(probs.numpy(), want, atol=1e-6)
 
 
 def test_mixup_blends_images_and_targets_alike():

@@ -30,11 +30,12 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class DistillConfig:
-    """Offline knowledge distillation (`ferkit.distill`)."""
+    """Knowledge distillation from an ONNX teacher (`ferkit.distill`)."""
 
     teacher: str = ""  # ONNX model following ferkit's contract; "" = no distillation
     weight: float = 0.7  # share of the loss taken by the teacher's soft targets
     temperature: float = 1.0  # >1 softens both distributions (T^2 keeps gradient scale)
+    online: bool = False  # score every augmented batch (teacher forward per step), not once
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,19 @@
 """Knowledge distillation from a teacher ONNX model (typically an ensemble exported by
-`ferkit export RUN_A RUN_B ... --out teacher.onnx`), with offline soft targets.
+`ferkit export RUN_A RUN_B ... --out teacher.onnx`).
 
-The teacher scores every Training image once, un-augmented, through the shared inference
-path (ONNX Runtime, flip TTA if its graph has it); the student then learns from
+Offline (the default), the teacher scores every Training image once, un-augmented, through
+the shared inference path (ONNX Runtime, its in-graph TTA included); online
+(`distill.online`), it scores each augmented batch the student sees, so the targets follow
+the crop, rotation and erasing (at the cost of the teacher's forward pass every step). The
+student learns from
     (1 - weight) * CE(labels, smoothed) + weight * T^2 * CE(teacher^(1/T), student / T).
-Static targets ignore what augmentation did to the image; measured elsewhere they still
-move a small model about a point towards a stronger teacher.
+Static targets ignore what augmentation did to the image: from `accurate` they did not beat
+flip TTA on PublicTest (benchmarks/RECIPES.md).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,6 +28,14 @@ def teacher_probs(teacher: str, images: np.ndarray, batch: int = 512) -> np.ndar
 
     clf = Classifier(teacher)
     return clf.classify(images, batch=batch).astype(np.float32)
+
+
+def batch_probs(teacher: Any, x: torch.Tensor) -> torch.Tensor:
+    """The teacher's probabilities for an augmented float batch [N, 1, H, W] (0..255, the
+    graph normalises), on `x`'s device: a `Classifier` fed directly, no uint8 round trip."""
+    image = x.detach().float().cpu().numpy()
+    probs = teacher.session.run(["probs"], {"image": image})[0]
+    return torch.from_numpy(probs).to(x.device)
 
 
 def training_loss(

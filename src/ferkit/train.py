@@ -29,7 +29,7 @@ from ferkit.atomic import write_text
 from ferkit.augment import augment, mixup
 from ferkit.config import TrainConfig
 from ferkit.data import load_cache
-from ferkit.distill import teacher_probs, training_loss
+from ferkit.distill import batch_probs, teacher_probs, training_loss
 from ferkit.errors import FerkitError
 from ferkit.models import build_model, count_params
 from ferkit.runs import BEST, LAST, load_checkpoint, log_epoch, save_checkpoint, write_run_info
@@ -64,7 +64,8 @@ class Data:
     train_y: torch.Tensor
     val_x: torch.Tensor
     val_y: torch.Tensor
-    train_t: torch.Tensor | None = None  # the teacher's probabilities, when distilling
+    train_t: torch.Tensor | None = None  # the teacher's probabilities, offline distillation
+    teacher: Any = None  # the teacher's `Classifier`, online distillation
 
 
 def load_data(cfg: TrainConfig, device: torch.device) -> Data:
@@ -83,6 +84,10 @@ def load_data(cfg: TrainConfig, device: torch.device) -> Data:
         keep = keep[: cfg.train_limit].sort().values.to(device)
         tx, ty = tx[keep], ty[keep]
     vx, vy = tensors("PublicTest")
+    if cfg.distill.teacher and cfg.distill.online:
+        from ferkit.infer import Classifier
+
+        return Data(tx, ty, vx, vy, teacher=Classifier(cfg.distill.teacher, threads=cfg.threads))
     tt = None
     if cfg.distill.teacher:
         probs = teacher_probs(cfg.distill.teacher, tx[:, 0].cpu().numpy())
@@ -143,6 +148,9 @@ def train_one_epoch(
         idx = perm[i * cfg.batch_size + rank * local : i * cfg.batch_size + (rank + 1) * local]
         x = augment(data.train_x[idx].float(), cfg.augment, aug_gen)
         y = data.train_y[idx]
+        targets = None if data.train_t is None else data.train_t[idx]
+        if data.teacher is not None:  # before mixup: mixed like the labels, in training_loss
+            targets = batch_probs(data.teacher, x)
         mix = None
         if cfg.augment.mixup > 0:
             x, mix = mixup(x, cfg.augment.mixup, aug_gen)
@@ -153,7 +161,6 @@ def train_one_epoch(
             g["lr"] = lr
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             logits = model(x)
-        targets = None if data.train_t is None else data.train_t[idx]
         loss = training_loss(logits, y, cfg.optim.label_smoothing, targets, cfg.distill, mix)
         opt.zero_grad(set_to_none=True)
         loss.backward()
