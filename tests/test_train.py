@@ -374,6 +374,7 @@ def test_distillation_loss_by_hand():
 
 
 def test_distilled_run_uses_and_records_its_teacher(small_cache, tmp_path, monkeypatch):
+    from ferkit.errors import FerkitError
     from ferkit.export import export
     from ferkit.infer import Classifier
 
@@ -411,6 +412,9 @@ def test_distilled_run_uses_and_records_its_teacher(small_cache, tmp_path, monke
     online = _cfg(small_cache, tmp_path / "online", epochs=1, **kw)
     data = train_mod.load_data(online, torch.device("cpu"))
     assert data.train_t is None and data.teacher is not None  # nothing scored up front
+    alone = _cfg(small_cache, tmp_path / "x", epochs=1, **{"distill.online": "true"})
+    with pytest.raises(FerkitError, match=r"distill\.online needs a teacher"):
+        train_mod.load_data(alone, torch.device("cpu"))
     train_mod.train(online)
     assert len(seen) == len(data.train_y) // online.batch_size
     assert all(x.shape == (online.batch_size, 1, 48, 48) for x in seen)

@@ -84,6 +84,8 @@ def load_data(cfg: TrainConfig, device: torch.device) -> Data:
         keep = keep[: cfg.train_limit].sort().values.to(device)
         tx, ty = tx[keep], ty[keep]
     vx, vy = tensors("PublicTest")
+    if cfg.distill.online and not cfg.distill.teacher:
+        raise FerkitError("distill.online needs a teacher: --set distill.teacher=MODEL.onnx")
     if cfg.distill.teacher and cfg.distill.online:
         from ferkit.infer import Classifier
 
