@@ -40,6 +40,10 @@ def images_per_second(cfg: TrainConfig, steps: int) -> float:
     return T.train_one_epoch(model, ema, opt, data, cfg, 1, 0, [False])["img_per_s"]
 
 
+def report(label: str, rate: float, ref: float) -> None:
+    print(f"{label:32s} {rate:7.0f} img/s  {rate / ref:4.2f}x   {28709 / rate:5.1f} s per epoch")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="vgg-s")
@@ -56,19 +60,11 @@ def main() -> None:
         cfg = dataclasses.replace(base, bf16=bf16, channels_last=cl)
         rate = images_per_second(cfg, args.steps)
         ref = ref or rate
-        label = f"{'bf16' if bf16 else 'fp32'} {'channels_last' if cl else 'contiguous'}"
-        print(
-            f"{label:26s} {rate:7.0f} img/s  {rate / ref:4.2f}x   "
-            f"{28709 / rate:5.1f} s per FER-2013 epoch"
-        )
+        report(f"{'bf16' if bf16 else 'fp32'} {'channels_last' if cl else 'contiguous'}", rate, ref)
     for teacher in args.teacher:
         online = DistillConfig(teacher=teacher, online=True)
         cfg = dataclasses.replace(base, bf16=True, channels_last=True, distill=online)
-        rate = images_per_second(cfg, args.steps)
-        print(
-            f"{'online teacher ' + Path(teacher).name:26s} {rate:7.0f} img/s  {rate / ref:4.2f}x   "
-            f"{28709 / rate:5.1f} s per FER-2013 epoch"
-        )
+        report(f"online teacher {Path(teacher).name}", images_per_second(cfg, args.steps), ref)
 
 
 if __name__ == "__main__":

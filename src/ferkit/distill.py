@@ -13,28 +13,24 @@ flip TTA on PublicTest (benchmarks/RECIPES.md).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ferkit.config import DistillConfig
+from ferkit.infer import Classifier
 
 
 def teacher_probs(teacher: str, images: np.ndarray, batch: int = 512) -> np.ndarray:
     """The teacher's probabilities [N, 7] for uint8 images [N, H, W] (or [N, 1, H, W])."""
-    from ferkit.infer import Classifier
-
     clf = Classifier(teacher)
     return clf.classify(images, batch=batch).astype(np.float32)
 
 
-def batch_probs(teacher: Any, x: torch.Tensor) -> torch.Tensor:
+def batch_probs(teacher: Classifier, x: torch.Tensor) -> torch.Tensor:
     """The teacher's probabilities for an augmented float batch [N, 1, H, W] (0..255, the
-    graph normalises), on `x`'s device: a `Classifier` fed directly, no uint8 round trip."""
-    image = x.detach().float().cpu().numpy()
-    probs = teacher.session.run(["probs"], {"image": image})[0]
+    graph normalises), on `x`'s device: no uint8 round trip."""
+    probs = teacher.classify_float(x.detach().float().cpu().numpy(), batch=len(x))
     return torch.from_numpy(probs).to(x.device)
 
 

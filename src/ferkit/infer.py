@@ -133,7 +133,11 @@ class Classifier:
         """Probabilities [N, len(labels)] for already-cropped faces, in batches."""
         if len(faces) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        x = self.preprocess(faces)
+        return self.classify_float(self.preprocess(faces), batch)
+
+    def classify_float(self, x: np.ndarray, batch: int = 256) -> np.ndarray:
+        """Probabilities for input already at the model's size: float32 [N, 1, H, W], 0..255
+        (augmented training batches for online distillation, or `preprocess`'s output)."""
         parts = [
             self.session.run(["probs"], {"image": x[i : i + batch]})[0]
             for i in range(0, len(x), batch)

@@ -31,6 +31,7 @@ from ferkit.config import TrainConfig
 from ferkit.data import load_cache
 from ferkit.distill import batch_probs, teacher_probs, training_loss
 from ferkit.errors import FerkitError
+from ferkit.infer import Classifier
 from ferkit.models import build_model, count_params
 from ferkit.runs import BEST, LAST, load_checkpoint, log_epoch, save_checkpoint, write_run_info
 
@@ -65,7 +66,7 @@ class Data:
     val_x: torch.Tensor
     val_y: torch.Tensor
     train_t: torch.Tensor | None = None  # the teacher's probabilities, offline distillation
-    teacher: Any = None  # the teacher's `Classifier`, online distillation
+    teacher: Classifier | None = None  # online distillation: scores each batch
 
 
 def load_data(cfg: TrainConfig, device: torch.device) -> Data:
@@ -84,11 +85,9 @@ def load_data(cfg: TrainConfig, device: torch.device) -> Data:
         keep = keep[: cfg.train_limit].sort().values.to(device)
         tx, ty = tx[keep], ty[keep]
     vx, vy = tensors("PublicTest")
-    if cfg.distill.online and not cfg.distill.teacher:
-        raise FerkitError("distill.online needs a teacher: --set distill.teacher=MODEL.onnx")
-    if cfg.distill.teacher and cfg.distill.online:
-        from ferkit.infer import Classifier
-
+    if cfg.distill.online:
+        if not cfg.distill.teacher:
+            raise FerkitError("distill.online needs a teacher: --set distill.teacher=MODEL.onnx")
         return Data(tx, ty, vx, vy, teacher=Classifier(cfg.distill.teacher, threads=cfg.threads))
     tt = None
     if cfg.distill.teacher:
