@@ -446,6 +446,39 @@ def test_mixup_blends_images_and_targets_alike():
     assert got.item() == pytest.approx(expect.item(), abs=1e-6)
 
 
+def test_cutmix_pastes_one_box_and_weights_targets_by_area():
+    from ferkit.augment import cutmix
+
+    x = torch.arange(8, dtype=torch.float32).view(8, 1, 1, 1).expand(8, 1, 48, 48).clone()
+    out, (perm, lam) = cutmix(x, 1.0, torch.Generator().manual_seed(3))
+    assert sorted(perm.tolist()) == list(range(8))
+    moved = out != x  # pixels taken from another image (perm has non-fixed points)
+    pasted = (out == x[perm]) & ~(x == x[perm])
+    assert torch.equal(moved, pasted)  # every changed pixel came from the partner image
+    box = (out[0, 0] != x[0, 0]) if perm[0] != 0 else (out[1, 0] != x[1, 0])
+    rows, cols = box.any(1).nonzero(), box.any(0).nonzero()
+    area = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+    assert box.sum() == area > 0  # one solid rectangle
+    assert lam == pytest.approx(1 - area.item() / (48 * 48))
+    for i in range(8):  # the same box in every image whose partner differs
+        if perm[i] != i:
+            assert torch.equal(out[i, 0] != x[i, 0], box)
+    again = cutmix(x, 1.0, torch.Generator().manual_seed(3))  # reproducible from the seed
+    assert torch.equal(again[0], out) and again[1][1] == lam
+
+
+def test_cutmix_run_trains_and_excludes_mixup(small_cache, tmp_path):
+    result = train_mod.train(
+        _cfg(small_cache, tmp_path / "cut", epochs=1, **{"augment.cutmix": 1.0})
+    )
+    assert 0 <= result["PublicTest"]["acc_tta"] <= 1
+    from ferkit.errors import FerkitError
+
+    both = _cfg(small_cache, tmp_path / "both", **{"augment.cutmix": 1.0, "augment.mixup": 0.2})
+    with pytest.raises(FerkitError, match="exclusive"):
+        train_mod.train(both)
+
+
 def test_mixup_run_trains(small_cache, tmp_path):
     result = train_mod.train(
         _cfg(small_cache, tmp_path / "mix", epochs=1, **{"augment.mixup": 0.2})

@@ -1,7 +1,8 @@
 """Batched augmentation on whole tensors: no per-image Python loop, no DataLoader workers.
 
 A random affine (rotation, scale, shift, horizontal flip) per image through one
-`affine_grid`/`grid_sample` call, then random erasing by masks. All randomness comes from
+`affine_grid`/`grid_sample` call, then random erasing by masks; optionally mixup or CutMix
+across the batch (their targets are mixed in `distill.training_loss`). All randomness comes from
 the `torch.Generator` passed in, so a seeded epoch is reproducible and resumable.
 """
 
@@ -24,6 +25,7 @@ class AugmentConfig:
     erase_area: tuple[float, float] = (0.02, 0.25)  # erased share of the image area
     erase_ratio: tuple[float, float] = (0.3, 3.3)  # height/width of the erased rectangle
     mixup: float = 0.0  # alpha of Beta(alpha, alpha) for mixup (one mix per batch); 0 = off
+    cutmix: float = 0.0  # alpha of Beta(alpha, alpha) for CutMix's kept area; 0 = off
 
 
 def _rand(n: int, gen: torch.Generator) -> torch.Tensor:
@@ -79,17 +81,40 @@ def random_erase(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> t
     return torch.where(mask, noise, x)
 
 
+def _beta(alpha: float, gen: torch.Generator) -> float:
+    """One draw from Beta(alpha, alpha), seeded from `gen` (torch has no seeded Beta)."""
+    import numpy as np
+
+    seed = int(torch.randint(2**31 - 1, (1,), generator=gen, device=gen.device).item())
+    return float(np.random.default_rng(seed).beta(alpha, alpha))
+
+
 def mixup(
     x: torch.Tensor, alpha: float, gen: torch.Generator
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, float]]:
     """Blend the batch with a shuffled copy of itself: lam * x + (1 - lam) * x[perm], lam
     from Beta(alpha, alpha). Returns the images and (perm, lam) for mixing the targets."""
-    import numpy as np
-
-    seed = int(torch.randint(2**31 - 1, (1,), generator=gen, device=gen.device).item())
-    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
+    lam = _beta(alpha, gen)
     perm = torch.randperm(x.shape[0], generator=gen, device=gen.device)
     return lam * x + (1 - lam) * x[perm], (perm, lam)
+
+
+def cutmix(
+    x: torch.Tensor, alpha: float, gen: torch.Generator
+) -> tuple[torch.Tensor, tuple[torch.Tensor, float]]:
+    """CutMix: paste one rectangle of a shuffled copy of the batch into every image (one box
+    per batch, as mixup draws one lam per batch). The box covers about 1 - Beta(alpha, alpha)
+    of the area, centred anywhere and clipped at the border; the returned lam is the share
+    each image keeps of itself, so `training_loss` mixes the targets by area."""
+    n, _, h, w = x.shape
+    cut = math.sqrt(1 - _beta(alpha, gen))  # side of the box, fraction of the image side
+    cy, cx = (_rand(2, gen) * torch.tensor([h, w], device=gen.device)).tolist()
+    y0, y1 = int(max(0, cy - cut * h / 2)), int(min(h, cy + cut * h / 2))
+    x0, x1 = int(max(0, cx - cut * w / 2)), int(min(w, cx + cut * w / 2))
+    perm = torch.randperm(n, generator=gen, device=gen.device)
+    out = x.clone()
+    out[:, :, y0:y1, x0:x1] = x[perm, :, y0:y1, x0:x1]
+    return out, (perm, 1 - (y1 - y0) * (x1 - x0) / (h * w))
 
 
 def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:

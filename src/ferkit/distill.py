@@ -43,7 +43,8 @@ def training_loss(
     mix: tuple[torch.Tensor, float] | None = None,
 ) -> torch.Tensor:
     """Cross-entropy on the labels, mixed with the teacher's soft targets when given; with
-    `mix = (perm, lam)` from `augment.mixup`, both targets are mixed the way the images were."""
+    `mix = (perm, lam)` from `augment.mixup` or `augment.cutmix`, both targets are mixed the
+    way the images were."""
     logits = logits.float()
     hard = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
     if mix is not None:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ferkit.atomic import write_text
-from ferkit.augment import augment, mixup
+from ferkit.augment import augment, cutmix, mixup
 from ferkit.config import TrainConfig
 from ferkit.data import load_cache
 from ferkit.distill import batch_probs, teacher_probs, training_loss
@@ -150,11 +150,13 @@ def train_one_epoch(
         x = augment(data.train_x[idx].float(), cfg.augment, aug_gen)
         y = data.train_y[idx]
         targets = None if data.train_t is None else data.train_t[idx]
-        if data.teacher is not None:  # before mixup: mixed like the labels, in training_loss
+        if data.teacher is not None:  # before mixup/CutMix: mixed like the labels
             targets = batch_probs(data.teacher, x)
         mix = None
         if cfg.augment.mixup > 0:
             x, mix = mixup(x, cfg.augment.mixup, aug_gen)
+        elif cfg.augment.cutmix > 0:
+            x, mix = cutmix(x, cfg.augment.cutmix, aug_gen)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         lr = lr_at(step, total_steps, warmup, base_lr)
@@ -222,6 +224,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     device = torch.device(cfg.device if cfg.device == "cpu" else f"cuda:{_local_rank()}")
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise FerkitError("--device cuda: no CUDA GPU is available to torch")
+    if cfg.augment.mixup > 0 and cfg.augment.cutmix > 0:
+        raise FerkitError("augment.mixup and augment.cutmix are exclusive: set one of them")
     if cfg.batch_size % world:
         raise FerkitError(f"batch size {cfg.batch_size} is not divisible by {world} processes")
     torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // world))
