@@ -147,7 +147,7 @@ def _ferkit(*args: str, cwd: Path, **popen) -> subprocess.Popen:
 
 def test_sigterm_saves_and_exits_cleanly_then_resumes(small_cache, tmp_path):
     run = tmp_path / "run"
-    proc = _ferkit(*_train_args(small_cache, run, epochs=200), cwd=tmp_path)
+    proc = _ferkit(*_train_args(small_cache, run, epochs=200), "--threads", "1", cwd=tmp_path)
     deadline = time.time() + 120
     while not (run / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
@@ -163,7 +163,9 @@ def test_sigterm_saves_and_exits_cleanly_then_resumes(small_cache, tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert [int(r["epoch"]) for r in _metrics(run)] == list(range(1, done + 2))
-    assert json.loads((run / "config.json").read_text())["config"]["epochs"] == done + 1
+    resumed = json.loads((run / "config.json").read_text())["config"]
+    assert resumed["epochs"] == done + 1
+    assert resumed["threads"] == 0  # the machine's thread count is not inherited
     assert "PrivateTest" in json.loads((run / "final.json").read_text())
 
 

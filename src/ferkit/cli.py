@@ -116,7 +116,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise FerkitError(f"--set {item}: expected KEY=VALUE, e.g. model.width=64")
         overrides[key.strip()] = value.strip()
     if args.resume:
-        base = read_run_config(Path(args.resume))
+        # Threads describe the machine, not the recipe: a resumed run uses all cores again
+        # (0 = auto) unless --threads is given, whatever the interrupted process was told.
+        base = apply_overrides(read_run_config(Path(args.resume)), {"threads": 0})
         cfg = apply_overrides(base, {**overrides, "out": args.resume})
     else:
         cfg = apply_overrides(TrainConfig(), overrides)
@@ -281,7 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, help="SGD learning rate per 128 images")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=["cpu", "cuda"])
-    p.add_argument("--threads", type=int, help="torch threads per process (0: all cores)")
+    p.add_argument(
+        "--threads", type=int, help="torch threads per process (0: all cores; not kept by --resume)"
+    )
     p.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast")
     p.add_argument("--channels-last", action="store_true", default=None, help="NHWC layout")
     p.add_argument("--config", help="TOML file of settings ([model], [optim], [augment] tables)")
