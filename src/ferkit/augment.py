@@ -2,8 +2,8 @@
 
 A random affine (rotation, scale, shift, horizontal flip) per image through one
 `affine_grid`/`grid_sample` call, then random erasing by masks; optionally mixup or CutMix
-across the batch (their targets are mixed in `distill.training_loss`). All randomness comes from
-the `torch.Generator` passed in, so a seeded epoch is reproducible and resumable.
+across the batch (their targets are mixed in `distill.training_loss`). All randomness comes
+from the `torch.Generator` passed in, so a seeded epoch is reproducible and resumable.
 """
 
 from __future__ import annotations

@@ -118,8 +118,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         # Threads describe the machine, not the recipe: a resumed run uses all cores again
         # (0 = auto) unless --threads is given, whatever the interrupted process was told.
-        base = apply_overrides(read_run_config(Path(args.resume)), {"threads": 0})
-        cfg = apply_overrides(base, {**overrides, "out": args.resume})
+        base = read_run_config(Path(args.resume))
+        cfg = apply_overrides(base, {"threads": 0, **overrides, "out": args.resume})
     else:
         cfg = apply_overrides(TrainConfig(), overrides)
     try:
