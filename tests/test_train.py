@@ -395,6 +395,7 @@ def test_distilled_run_uses_and_records_its_teacher(small_cache, tmp_path, monke
         "weight": 0.7,
         "temperature": 1.0,
         "online": False,
+        "drop_below": 0.0,
     }
     train_mod.train(_cfg(small_cache, tmp_path / "plain", epochs=1))
     # the same seed without a teacher trains differently
@@ -427,6 +428,49 @@ def test_distilled_run_uses_and_records_its_teacher(small_cache, tmp_path, monke
     pixels = seen[0].round().clamp(0, 255)
     want = Classifier(teacher).classify(pixels[:, 0].numpy().astype(np.uint8))
     np.testing.assert_allclose(batch_probs(data.teacher, pixels).numpy(), want, atol=1e-6)
+
+
+def test_drop_below_removes_the_images_the_teacher_doubts(small_cache, tmp_path, capsys):
+    from ferkit.data import load_cache
+    from ferkit.errors import FerkitError
+    from ferkit.export import export
+    from ferkit.infer import Classifier
+    from ferkit.train import drop_noisy
+
+    x = torch.arange(6).view(6, 1, 1, 1)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    probs = torch.full((6, 7), 0.1)
+    probs[torch.arange(6), y] = torch.tensor([0.5, 0.05, 0.3, 0.01, 0.2, 0.6])
+    kx, ky, kp = drop_noisy(x, y, probs, 0.1, keep_at_least=2)
+    assert kx.flatten().tolist() == [0, 2, 4, 5] and ky.tolist() == [0, 2, 1, 2]
+    assert torch.equal(kp, probs[[0, 2, 4, 5]])
+    assert "dropped 2 of 6 Training images (per class [1, 1, 0, 0, 0, 0, 0])" in (
+        capsys.readouterr().err
+    )
+    with pytest.raises(FerkitError, match=r"keeps 1 of 6 .* fewer than one batch"):
+        drop_noisy(x, y, probs, 0.55, keep_at_least=2)
+
+    # through load_data with a real teacher: exactly the images it doubts are gone
+    train_mod.train(_cfg(small_cache, tmp_path / "teacher", epochs=1))
+    export(tmp_path / "teacher", tmp_path / "teacher.onnx")
+    teacher = str(tmp_path / "teacher.onnx")
+    images, labels = load_cache(small_cache).split("Training")
+    p_label = Classifier(teacher).classify(images)[np.arange(len(labels)), labels]
+    below = float(np.median(p_label))
+    kw = {"distill.teacher": teacher, "distill.drop_below": below, "distill.weight": 0.0}
+    cfg = _cfg(small_cache, tmp_path / "clean", epochs=1, **kw)
+    data = train_mod.load_data(cfg, torch.device("cpu"))
+    kept = p_label >= below
+    assert 0 < kept.sum() < len(labels)
+    assert torch.equal(data.train_y, torch.from_numpy(labels[kept]))
+    assert torch.equal(data.train_x[:, 0], torch.from_numpy(images[kept]))
+    assert data.train_t is None  # weight 0: the teacher only cleans, the loss is plain CE
+    train_mod.train(cfg)
+    saved = json.loads((tmp_path / "clean" / "config.json").read_text())
+    assert saved["config"]["distill"]["drop_below"] == below
+    alone = _cfg(small_cache, tmp_path / "x", **{"distill.drop_below": 0.1})
+    with pytest.raises(FerkitError, match=r"distill\.drop_below needs a teacher"):
+        train_mod.load_data(alone, torch.device("cpu"))
 
 
 def test_mixup_blends_images_and_targets_alike():

@@ -36,6 +36,9 @@ class DistillConfig:
     weight: float = 0.7  # share of the loss taken by the teacher's soft targets
     temperature: float = 1.0  # >1 softens both distributions (T^2 keeps gradient scale)
     online: bool = False  # score every augmented batch (teacher forward per step), not once
+    # Drop Training images whose label gets a teacher probability below this (0..1): the
+    # likeliest label noise. 0 keeps every image; weight 0 uses the teacher for this alone.
+    drop_below: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ the crop, rotation and erasing (at the cost of the teacher's forward pass every 
 student learns from
     (1 - weight) * CE(labels, smoothed) + weight * T^2 * CE(teacher^(1/T), student / T).
 Static targets ignore what augmentation did to the image: from `accurate` they did not beat
-flip TTA on PublicTest (benchmarks/RECIPES.md).
+flip TTA on PublicTest (benchmarks/RECIPES.md). The same offline scores can also clean the
+data: `distill.drop_below` drops the Training images whose label the teacher doubts
+(`train.drop_noisy`).
 """
 
 from __future__ import annotations

@@ -85,15 +85,38 @@ def load_data(cfg: TrainConfig, device: torch.device) -> Data:
         keep = keep[: cfg.train_limit].sort().values.to(device)
         tx, ty = tx[keep], ty[keep]
     vx, vy = tensors("PublicTest")
-    if cfg.distill.online:
-        if not cfg.distill.teacher:
-            raise FerkitError("distill.online needs a teacher: --set distill.teacher=MODEL.onnx")
-        return Data(tx, ty, vx, vy, teacher=Classifier(cfg.distill.teacher, threads=cfg.threads))
+    kd = cfg.distill
+    if not kd.teacher and (kd.online or kd.drop_below > 0):
+        key = "online" if kd.online else "drop_below"
+        raise FerkitError(f"distill.{key} needs a teacher: --set distill.teacher=MODEL.onnx")
     tt = None
-    if cfg.distill.teacher:
-        probs = teacher_probs(cfg.distill.teacher, tx[:, 0].cpu().numpy())
-        tt = torch.from_numpy(probs).to(device)
-    return Data(tx, ty, vx, vy, tt)
+    if kd.teacher and (not kd.online or kd.drop_below > 0):
+        tt = torch.from_numpy(teacher_probs(kd.teacher, tx[:, 0].cpu().numpy())).to(device)
+    if kd.drop_below > 0:
+        tx, ty, tt = drop_noisy(tx, ty, tt, kd.drop_below, keep_at_least=cfg.batch_size)
+    if kd.online:
+        return Data(tx, ty, vx, vy, teacher=Classifier(kd.teacher, threads=cfg.threads))
+    return Data(tx, ty, vx, vy, tt if kd.weight > 0 else None)
+
+
+def drop_noisy(
+    x: torch.Tensor, y: torch.Tensor, probs: torch.Tensor, below: float, keep_at_least: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Keep the images whose label the teacher gives probability >= `below`; report the
+    dropped count per class, since noise is not spread evenly (disgust has 436 images)."""
+    keep = probs[torch.arange(len(y), device=y.device), y] >= below
+    if int(keep.sum()) < keep_at_least:
+        raise FerkitError(
+            f"distill.drop_below={below} keeps {int(keep.sum())} of {len(y)} Training images, "
+            f"fewer than one batch ({keep_at_least})"
+        )
+    dropped = torch.bincount(y[~keep], minlength=7).tolist()
+    print(
+        f"distill.drop_below={below}: dropped {int((~keep).sum())} of {len(y)} Training "
+        f"images (per class {dropped})",
+        file=sys.stderr,
+    )
+    return x[keep], y[keep], probs[keep]
 
 
 def lr_at(step: int, total: int, warmup: int, base: float) -> float:
