@@ -432,10 +432,10 @@ def test_distilled_run_uses_and_records_its_teacher(small_cache, tmp_path, monke
 
 def test_drop_below_removes_the_images_the_teacher_doubts(small_cache, tmp_path, capsys):
     from ferkit.data import load_cache
+    from ferkit.distill import drop_noisy
     from ferkit.errors import FerkitError
     from ferkit.export import export
     from ferkit.infer import Classifier
-    from ferkit.train import drop_noisy
 
     x = torch.arange(6).view(6, 1, 1, 1)
     y = torch.tensor([0, 1, 2, 0, 1, 2])

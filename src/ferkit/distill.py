@@ -10,16 +10,19 @@ student learns from
 Static targets ignore what augmentation did to the image: from `accurate` they did not beat
 flip TTA on PublicTest (benchmarks/RECIPES.md). The same offline scores can also clean the
 data: `distill.drop_below` drops the Training images whose label the teacher doubts
-(`train.drop_noisy`).
+(`drop_noisy`).
 """
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ferkit.config import DistillConfig
+from ferkit.errors import FerkitError
 from ferkit.infer import Classifier
 
 
@@ -34,6 +37,26 @@ def batch_probs(teacher: Classifier, x: torch.Tensor) -> torch.Tensor:
     graph normalises), on `x`'s device: no uint8 round trip."""
     probs = teacher.classify_float(x.detach().float().cpu().numpy(), batch=len(x))
     return torch.from_numpy(probs).to(x.device)
+
+
+def drop_noisy(
+    x: torch.Tensor, y: torch.Tensor, probs: torch.Tensor, below: float, keep_at_least: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Keep the images whose label the teacher gives probability >= `below`; report the
+    dropped count per class, since noise is not spread evenly (disgust has 436 images)."""
+    keep = probs[torch.arange(len(y), device=y.device), y] >= below
+    if int(keep.sum()) < keep_at_least:
+        raise FerkitError(
+            f"distill.drop_below={below} keeps {int(keep.sum())} of {len(y)} Training images, "
+            f"fewer than one batch ({keep_at_least})"
+        )
+    dropped = torch.bincount(y[~keep], minlength=7).tolist()
+    print(
+        f"distill.drop_below={below}: dropped {int((~keep).sum())} of {len(y)} Training "
+        f"images (per class {dropped})",
+        file=sys.stderr,
+    )
+    return x[keep], y[keep], probs[keep]
 
 
 def training_loss(

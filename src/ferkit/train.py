@@ -29,7 +29,7 @@ from ferkit.atomic import write_text
 from ferkit.augment import augment, cutmix, mixup
 from ferkit.config import TrainConfig
 from ferkit.data import load_cache
-from ferkit.distill import batch_probs, teacher_probs, training_loss
+from ferkit.distill import batch_probs, drop_noisy, teacher_probs, training_loss
 from ferkit.errors import FerkitError
 from ferkit.infer import Classifier
 from ferkit.models import build_model, count_params
@@ -97,26 +97,6 @@ def load_data(cfg: TrainConfig, device: torch.device) -> Data:
     if kd.online:
         return Data(tx, ty, vx, vy, teacher=Classifier(kd.teacher, threads=cfg.threads))
     return Data(tx, ty, vx, vy, tt if kd.weight > 0 else None)
-
-
-def drop_noisy(
-    x: torch.Tensor, y: torch.Tensor, probs: torch.Tensor, below: float, keep_at_least: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Keep the images whose label the teacher gives probability >= `below`; report the
-    dropped count per class, since noise is not spread evenly (disgust has 436 images)."""
-    keep = probs[torch.arange(len(y), device=y.device), y] >= below
-    if int(keep.sum()) < keep_at_least:
-        raise FerkitError(
-            f"distill.drop_below={below} keeps {int(keep.sum())} of {len(y)} Training images, "
-            f"fewer than one batch ({keep_at_least})"
-        )
-    dropped = torch.bincount(y[~keep], minlength=7).tolist()
-    print(
-        f"distill.drop_below={below}: dropped {int((~keep).sum())} of {len(y)} Training "
-        f"images (per class {dropped})",
-        file=sys.stderr,
-    )
-    return x[keep], y[keep], probs[keep]
 
 
 def lr_at(step: int, total: int, warmup: int, base: float) -> float:
