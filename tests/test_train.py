@@ -210,11 +210,51 @@ def test_config_overrides_and_toml(tmp_path):
 
 
 def test_lr_schedule_warms_up_then_decays_to_zero():
-    lrs = [train_mod.lr_at(s, 100, 10, 0.1) for s in range(101)]
+    from ferkit.optim import lr_at
+
+    lrs = [lr_at(s, 100, 10, 0.1) for s in range(101)]
     assert lrs[0] == pytest.approx(0.01) and lrs[9] == pytest.approx(0.1)
     assert lrs[10] == pytest.approx(0.1) and lrs[55] == pytest.approx(0.05)
     assert lrs[100] == pytest.approx(0.0, abs=1e-12)
     assert all(a >= b for a, b in itertools.pairwise(lrs[10:]))
+
+
+def test_sam_steps_with_the_gradient_at_the_worst_nearby_weights():
+    from ferkit.optim import sam_gradients
+
+    # L(w) = sum(c * w^2): the gradient at w + rho * g / ||g|| is 2c(w + e), by hand
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5]))
+    c = torch.tensor([1.0, 3.0, 2.0])
+    model = torch.nn.Module()
+    model.w = w
+    (c * w**2).sum().backward()
+    g = 2 * c * w.detach()
+    e = 0.05 * g / g.norm()
+    sam_gradients(model, lambda: (c * w**2).sum(), 0.05)
+    torch.testing.assert_close(w.grad, 2 * c * (w.detach() + e))
+    torch.testing.assert_close(w.detach(), torch.tensor([1.0, -2.0, 0.5]))  # weights put back
+
+    # BatchNorm's running statistics see the batch once, not twice
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4))
+    once = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4))
+    once.load_state_dict(net.state_dict())
+    x = torch.randn(16, 4) * 3 + 1
+    net(x).pow(2).sum().backward()
+    once(x)
+    sam_gradients(net, lambda: net(x).pow(2).sum(), 0.1)
+    bn, ref = net[1], once[1]
+    torch.testing.assert_close(bn.running_mean, ref.running_mean)
+    torch.testing.assert_close(bn.running_var, ref.running_var)
+    assert bn.momentum == 0.1  # restored
+
+
+def test_sam_run_trains_differently(small_cache, tmp_path):
+    for name, kw in (("sam", {"optim.sam_rho": 0.05}), ("plain", {})):
+        train_mod.train(_cfg(small_cache, tmp_path / name, epochs=1, **kw))
+    saved = json.loads((tmp_path / "sam" / "config.json").read_text())
+    assert saved["config"]["optim"]["sam_rho"] == 0.05
+    losses = {name: _metrics(tmp_path / name)[0]["train_loss"] for name in ("sam", "plain")}
+    assert losses["sam"] != losses["plain"]
 
 
 def test_augment_is_batched_seeded_and_identity_when_off():

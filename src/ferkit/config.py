@@ -26,6 +26,7 @@ class OptimConfig:
     warmup_epochs: float = 2.0  # linear warm-up from 0, then cosine to 0 at the last step
     label_smoothing: float = 0.1
     ema_decay: float = 0.999  # per optimiser step; the EMA weights are evaluated and exported
+    sam_rho: float = 0.0  # SAM's radius (L2, in weight space); 0 = plain SGD, >0 costs 2x
 
 
 @dataclass(frozen=True)

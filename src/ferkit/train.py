@@ -9,14 +9,13 @@ uninterrupted run. Under `torchrun`, each process takes its share of every batch
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
-import math
 import os
 import signal
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,28 +32,12 @@ from ferkit.distill import batch_probs, drop_noisy, teacher_probs, training_loss
 from ferkit.errors import FerkitError
 from ferkit.infer import Classifier
 from ferkit.models import build_model, count_params
+from ferkit.optim import EMA, lr_at, param_groups, sam_gradients
 from ferkit.runs import BEST, LAST, load_checkpoint, log_epoch, save_checkpoint, write_run_info
 
 
 class Interrupted(Exception):
     """Ctrl-C or SIGTERM during training; the last complete epoch's checkpoint is kept."""
-
-
-class EMA:
-    """Exponential moving average of a model's weights (buffers copied as they are)."""
-
-    def __init__(self, model: nn.Module, decay: float) -> None:
-        self.model = copy.deepcopy(model).eval().requires_grad_(False)
-        self.decay = decay
-
-    @torch.no_grad()
-    def update(self, model: nn.Module, step: int) -> None:
-        # Warm-up: early on, average over roughly the steps seen so far.
-        d = min(self.decay, (1 + step) / (10 + step))
-        for e, p in zip(self.model.parameters(), model.parameters(), strict=True):
-            e.lerp_(p.detach(), 1 - d)
-        for e, b in zip(self.model.buffers(), model.buffers(), strict=True):
-            e.copy_(b)
 
 
 @dataclasses.dataclass
@@ -97,24 +80,6 @@ def load_data(cfg: TrainConfig, device: torch.device) -> Data:
     if kd.online:
         return Data(tx, ty, vx, vy, teacher=Classifier(kd.teacher, threads=cfg.threads))
     return Data(tx, ty, vx, vy, tt if kd.weight > 0 else None)
-
-
-def lr_at(step: int, total: int, warmup: int, base: float) -> float:
-    """Linear warm-up for `warmup` steps, then cosine from `base` to 0 at `total`."""
-    if step < warmup:
-        return base * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on conv and linear weights only (not BatchNorm weights or biases)."""
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
 
 
 def train_one_epoch(
@@ -165,11 +130,12 @@ def train_one_epoch(
         lr = lr_at(step, total_steps, warmup, base_lr)
         for g in opt.param_groups:
             g["lr"] = lr
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            logits = model(x)
-        loss = training_loss(logits, y, cfg.optim.label_smoothing, targets, cfg.distill, mix)
+        batch = (x, y, targets, mix)
+        logits, loss = _forward(model, batch, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if cfg.optim.sam_rho > 0:  # step with the gradient at the worst nearby weights
+            sam_gradients(model, partial(_loss, model, batch, cfg), cfg.optim.sam_rho)
         opt.step()
         step += 1
         ema.update(_unwrap(model), step)
@@ -195,6 +161,20 @@ def train_one_epoch(
         "epoch_s": seconds,
         "step": step,
     }
+
+
+def _forward(
+    model: nn.Module, batch: tuple[Any, ...], cfg: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and training loss of one augmented batch `(x, y, targets, mix)`."""
+    x, y, targets, mix = batch
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        logits = model(x)
+    return logits, training_loss(logits, y, cfg.optim.label_smoothing, targets, cfg.distill, mix)
+
+
+def _loss(model: nn.Module, batch: tuple[Any, ...], cfg: TrainConfig) -> torch.Tensor:
+    return _forward(model, batch, cfg)[1]
 
 
 @torch.no_grad()
