@@ -1,11 +1,12 @@
 """Training throughput (images/s) on this machine: fp32 vs bf16 autocast vs channels_last,
-and what online distillation from each `--teacher` costs (bf16 + channels_last).
+and what online distillation from each `--teacher` or SAM (`--sam RHO`) costs (bf16 +
+channels_last).
 
 Times the real `train_one_epoch` step (batched augmentation, forward, backward, SGD, EMA)
 on random 48x48 images, fp32 contiguous as the baseline measured in the same run:
 
     python benchmarks/train_speed.py [--model vgg-s] [--width 32] [--steps 30]
-        [--teacher default accurate ens.onnx]
+        [--teacher default accurate ens.onnx] [--sam 0.05]
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from pathlib import Path
 import torch
 
 from ferkit import train as T
-from ferkit.config import DistillConfig, TrainConfig
+from ferkit.config import DistillConfig, OptimConfig, TrainConfig
 from ferkit.infer import Classifier
 from ferkit.models import ModelConfig, build_model, count_params
+from ferkit.optim import EMA, param_groups
 
 
 def images_per_second(cfg: TrainConfig, steps: int) -> float:
@@ -34,8 +36,8 @@ def images_per_second(cfg: TrainConfig, steps: int) -> float:
     model = build_model(cfg.model)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    ema = T.EMA(model, cfg.optim.ema_decay)
-    opt = torch.optim.SGD(T.param_groups(model, 5e-4), lr=0.1, momentum=0.9, nesterov=True)
+    ema = EMA(model, cfg.optim.ema_decay)
+    opt = torch.optim.SGD(param_groups(model, 5e-4), lr=0.1, momentum=0.9, nesterov=True)
     T.train_one_epoch(model, ema, opt, data, cfg, 0, 0, [False])  # warm-up: allocator, oneDNN
     return T.train_one_epoch(model, ema, opt, data, cfg, 1, 0, [False])["img_per_s"]
 
@@ -50,6 +52,7 @@ def main() -> None:
     p.add_argument("--width", type=int, default=32)
     p.add_argument("--steps", type=int, default=30, help="batches of 128 per timing")
     p.add_argument("--teacher", nargs="*", default=[], help="ONNX teachers (or shipped names)")
+    p.add_argument("--sam", type=float, default=0.0, help="also time SAM with this radius")
     args = p.parse_args()
     base = TrainConfig(model=ModelConfig(name=args.model, width=args.width), epochs=2)
     params = count_params(build_model(base.model)) / 1e6
@@ -65,6 +68,10 @@ def main() -> None:
         online = DistillConfig(teacher=teacher, online=True)
         cfg = dataclasses.replace(base, bf16=True, channels_last=True, distill=online)
         report(f"online teacher {Path(teacher).name}", images_per_second(cfg, args.steps), ref)
+    if args.sam > 0:
+        sam = OptimConfig(sam_rho=args.sam)
+        cfg = dataclasses.replace(base, bf16=True, channels_last=True, optim=sam)
+        report(f"bf16 channels_last, SAM {args.sam}", images_per_second(cfg, args.steps), ref)
 
 
 if __name__ == "__main__":
