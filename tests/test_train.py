@@ -49,6 +49,22 @@ def small_cache(tmp_path_factory) -> Path:
     )
 
 
+@pytest.fixture(scope="module")
+def plain_run(small_cache, tmp_path_factory) -> Path:
+    """One epoch of the plain recipe: the baseline that options must change, and a teacher."""
+    run = tmp_path_factory.mktemp("plain") / "run"
+    train_mod.train(_cfg(small_cache, run, epochs=1))
+    return run
+
+
+@pytest.fixture(scope="module")
+def teacher_onnx(plain_run) -> str:
+    from ferkit.export import export
+
+    export(plain_run, plain_run.parent / "teacher.onnx")
+    return str(plain_run.parent / "teacher.onnx")
+
+
 def _cfg(data: Path, out: Path, **kw) -> TrainConfig:
     base = TrainConfig(
         data=str(data),
@@ -406,14 +422,13 @@ def test_distillation_loss_by_hand():
     assert training_loss(logits, y, 0.0, onehot, hot) == pytest.approx(expect.item(), abs=1e-5)
 
 
-def test_distilled_run_uses_and_records_its_teacher(small_cache, tmp_path, monkeypatch):
+def test_distilled_run_uses_and_records_its_teacher(
+    small_cache, tmp_path, monkeypatch, plain_run, teacher_onnx
+):
     from ferkit.errors import FerkitError
-    from ferkit.export import export
     from ferkit.infer import Classifier
 
-    train_mod.train(_cfg(small_cache, tmp_path / "teacher", epochs=1))
-    export(tmp_path / "teacher", tmp_path / "teacher.onnx")
-    teacher = str(tmp_path / "teacher.onnx")
+    teacher = teacher_onnx
     cfg = _cfg(small_cache, tmp_path / "student", epochs=1, **{"distill.teacher": teacher})
     data = train_mod.load_data(cfg, torch.device("cpu"))
     assert data.train_t.shape == (len(data.train_y), 7)
@@ -428,9 +443,9 @@ def test_distilled_run_uses_and_records_its_teacher(small_cache, tmp_path, monke
         "online": False,
         "drop_below": 0.0,
     }
-    train_mod.train(_cfg(small_cache, tmp_path / "plain", epochs=1))
     # the same seed without a teacher trains differently
-    first = {run: _metrics(tmp_path / run)[0]["train_loss"] for run in ("student", "plain")}
+    first = {"student": _metrics(tmp_path / "student")[0]["train_loss"]}
+    first["plain"] = _metrics(plain_run)[0]["train_loss"]
     assert first["student"] != first["plain"]
 
     # online: the teacher scores every augmented batch the student sees, once per step
@@ -461,11 +476,12 @@ def test_distilled_run_uses_and_records_its_teacher(small_cache, tmp_path, monke
     np.testing.assert_allclose(batch_probs(data.teacher, pixels).numpy(), want, atol=1e-6)
 
 
-def test_drop_below_removes_the_images_the_teacher_doubts(small_cache, tmp_path, capsys):
+def test_drop_below_removes_the_images_the_teacher_doubts(
+    small_cache, tmp_path, capsys, teacher_onnx
+):
     from ferkit.data import load_cache
     from ferkit.distill import drop_noisy
     from ferkit.errors import FerkitError
-    from ferkit.export import export
     from ferkit.infer import Classifier
 
     x = torch.arange(6).view(6, 1, 1, 1)
@@ -482,9 +498,7 @@ def test_drop_below_removes_the_images_the_teacher_doubts(small_cache, tmp_path,
         drop_noisy(x, y, probs, 0.55, keep_at_least=2)
 
     # through load_data with a real teacher: exactly the images it doubts are gone
-    train_mod.train(_cfg(small_cache, tmp_path / "teacher", epochs=1))
-    export(tmp_path / "teacher", tmp_path / "teacher.onnx")
-    teacher = str(tmp_path / "teacher.onnx")
+    teacher = teacher_onnx
     images, labels = load_cache(small_cache).split("Training")
     p_label = Classifier(teacher).classify(images)[np.arange(len(labels)), labels]
     below = float(np.median(p_label))
@@ -556,12 +570,13 @@ def test_cutmix_excludes_mixup(small_cache, tmp_path):
 @pytest.mark.parametrize(
     ("key", "value"), [("augment.mixup", 0.2), ("augment.cutmix", 1.0), ("optim.sam_rho", 0.05)]
 )
-def test_training_option_is_recorded_and_changes_training(small_cache, tmp_path, key, value):
-    for name, kw in (("on", {key: value}), ("plain", {})):
-        train_mod.train(_cfg(small_cache, tmp_path / name, epochs=1, **kw))
+def test_training_option_is_recorded_and_changes_training(
+    small_cache, tmp_path, plain_run, key, value
+):
+    train_mod.train(_cfg(small_cache, tmp_path / "on", epochs=1, **{key: value}))
     section, field = key.split(".")
     saved = json.loads((tmp_path / "on" / "config.json").read_text())
     assert saved["config"][section][field] == value
     # the same seed without the option trains otherwise, so its loss differs
-    losses = {name: _metrics(tmp_path / name)[0]["train_loss"] for name in ("on", "plain")}
-    assert losses["on"] != losses["plain"]
+    on, plain = (_metrics(run)[0]["train_loss"] for run in (tmp_path / "on", plain_run))
+    assert on != plain
