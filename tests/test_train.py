@@ -442,6 +442,7 @@ def test_distilled_run_uses_and_records_its_teacher(
         "temperature": 1.0,
         "online": False,
         "drop_below": 0.0,
+        "relabel_above": 0.0,
     }
     # the same seed without a teacher trains differently
     first = {"student": _metrics(tmp_path / "student")[0]["train_loss"]}
@@ -516,6 +517,51 @@ def test_drop_below_removes_the_images_the_teacher_doubts(
     alone = _cfg(small_cache, tmp_path / "x", **{"distill.drop_below": 0.1})
     with pytest.raises(FerkitError, match=r"distill\.drop_below needs a teacher"):
         train_mod.load_data(alone, torch.device("cpu"))
+
+
+def test_relabel_above_gives_a_confident_teacher_its_class(
+    small_cache, tmp_path, capsys, teacher_onnx
+):
+    from ferkit.config import DistillConfig
+    from ferkit.data import load_cache
+    from ferkit.distill import clean_labels
+    from ferkit.errors import FerkitError
+    from ferkit.infer import Classifier
+
+    x = torch.arange(4).view(4, 1, 1, 1)
+    y = torch.tensor([0, 1, 2, 3])
+    probs = torch.full((4, 7), 0.05)
+    probs[0, 0], probs[1, 4], probs[2, 5], probs[3, 6] = 0.9, 0.7, 0.5, 0.6
+    kd = DistillConfig(teacher="t.onnx", relabel_above=0.6)
+    _, ky, _ = clean_labels(x, y, probs, kd, keep_at_least=1)
+    assert ky.tolist() == [0, 4, 2, 6]  # where the teacher disagrees with >= 0.6 (image 3: =)
+    assert "relabelled 2 of 4 Training images (per original class [0, 1, 0, 1, 0, 0, 0])" in (
+        capsys.readouterr().err
+    )
+    # relabelling comes first: images 1 and 3 keep their new labels instead of being dropped
+    both = dataclasses.replace(kd, drop_below=0.3)
+    kx, ky, _ = clean_labels(x, y, probs, both, keep_at_least=1)
+    assert kx.flatten().tolist() == [0, 1, 3] and ky.tolist() == [0, 4, 6]
+    kx, _, _ = clean_labels(x, y, probs, dataclasses.replace(both, relabel_above=0.0), 1)
+    assert kx.flatten().tolist() == [0]
+
+    # through load_data with a real teacher: exactly the confident disagreements move
+    images, labels = load_cache(small_cache).split("Training")
+    p = Classifier(teacher_onnx).classify(images)
+    top, p_top = p.argmax(1), p.max(1)
+    above = float(np.median(p_top[top != labels]))
+    want = np.where((top != labels) & (p_top >= above), top, labels)
+    assert 0 < (want != labels).sum() < (top != labels).sum()
+    kw = {"distill.teacher": teacher_onnx, "distill.relabel_above": above, "distill.weight": 0}
+    data = train_mod.load_data(_cfg(small_cache, tmp_path / "r", **kw), torch.device("cpu"))
+    assert torch.equal(data.train_y, torch.from_numpy(want))
+    assert len(data.train_x) == len(labels) and data.train_t is None
+    for bad, match in (
+        ({"distill.relabel_above": 0.5}, r"distill\.relabel_above needs a teacher"),
+        ({**kw, "distill.relabel_above": 1.5}, r"relabel_above=1\.5: expected 0\.\.1"),
+    ):
+        with pytest.raises(FerkitError, match=match):
+            train_mod.load_data(_cfg(small_cache, tmp_path / "bad", **bad), torch.device("cpu"))
 
 
 def test_mixup_blends_images_and_targets_alike():

@@ -40,6 +40,9 @@ class DistillConfig:
     # Drop Training images whose label gets a teacher probability below this (0..1): the
     # likeliest label noise. 0 keeps every image; weight 0 uses the teacher for this alone.
     drop_below: float = 0.0
+    # Give an image the teacher's top class instead of its label when the teacher gives that
+    # class at least this (0..1), before drop_below. 0 keeps every label.
+    relabel_above: float = 0.0
 
 
 @dataclass(frozen=True)

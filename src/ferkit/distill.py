@@ -10,7 +10,8 @@ student learns from
 Static targets ignore what augmentation did to the image: from a 3-member ensemble they did not beat
 flip TTA on PublicTest (benchmarks/RECIPES.md). The same offline scores can also clean the
 data: `distill.drop_below` drops the Training images whose label the teacher doubts
-(`drop_noisy`).
+(`drop_noisy`), and `distill.relabel_above` gives an image the teacher's class when the
+teacher is confident the label is wrong (`relabel_confident`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,32 @@ def drop_noisy(
         file=sys.stderr,
     )
     return x[keep], y[keep], probs[keep]
+
+
+def relabel_confident(y: torch.Tensor, probs: torch.Tensor, above: float) -> torch.Tensor:
+    """The labels, with the teacher's top class wherever it disagrees with the label and gives
+    that class at least `above`; reports how many moved from each class."""
+    p, top = probs.max(1)
+    move = (top != y) & (p >= above)
+    moved = torch.bincount(y[move], minlength=7).tolist()
+    print(
+        f"distill.relabel_above={above}: relabelled {int(move.sum())} of {len(y)} Training "
+        f"images (per original class {moved})",
+        file=sys.stderr,
+    )
+    return torch.where(move, top, y)
+
+
+def clean_labels(
+    x: torch.Tensor, y: torch.Tensor, probs: torch.Tensor, cfg: DistillConfig, keep_at_least: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Training images, labels and teacher probabilities after `cfg.relabel_above` (first)
+    and `cfg.drop_below`; a relabelled image keeps its new label through the drop."""
+    if cfg.relabel_above > 0:
+        y = relabel_confident(y, probs, cfg.relabel_above)
+    if cfg.drop_below > 0:
+        x, y, probs = drop_noisy(x, y, probs, cfg.drop_below, keep_at_least)
+    return x, y, probs
 
 
 def training_loss(

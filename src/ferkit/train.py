@@ -28,7 +28,7 @@ from ferkit.atomic import write_text
 from ferkit.augment import augment, cutmix, mixup
 from ferkit.config import TrainConfig
 from ferkit.data import load_cache
-from ferkit.distill import batch_probs, drop_noisy, teacher_probs, training_loss
+from ferkit.distill import batch_probs, clean_labels, teacher_probs, training_loss
 from ferkit.errors import FerkitError
 from ferkit.infer import Classifier
 from ferkit.models import build_model, count_params
@@ -69,14 +69,17 @@ def load_data(cfg: TrainConfig, device: torch.device) -> Data:
         tx, ty = tx[keep], ty[keep]
     vx, vy = tensors("PublicTest")
     kd = cfg.distill
-    if not kd.teacher and (kd.online or kd.drop_below > 0):
-        key = "online" if kd.online else "drop_below"
+    cleans = kd.drop_below > 0 or kd.relabel_above > 0
+    if not kd.teacher and (kd.online or cleans):
+        key = "online" if kd.online else "drop_below" if kd.drop_below else "relabel_above"
         raise FerkitError(f"distill.{key} needs a teacher: --set distill.teacher=MODEL.onnx")
+    if not 0 <= kd.relabel_above <= 1:  # checked before the teacher's minutes of scoring
+        raise FerkitError(f"distill.relabel_above={kd.relabel_above}: expected 0..1")
     tt = None
-    if kd.teacher and (not kd.online or kd.drop_below > 0):
+    if kd.teacher and (not kd.online or cleans):
         tt = torch.from_numpy(teacher_probs(kd.teacher, tx[:, 0].cpu().numpy())).to(device)
-    if kd.drop_below > 0:
-        tx, ty, tt = drop_noisy(tx, ty, tt, kd.drop_below, keep_at_least=cfg.batch_size)
+    if cleans:
+        tx, ty, tt = clean_labels(tx, ty, tt, kd, keep_at_least=cfg.batch_size)
     if kd.online:
         return Data(tx, ty, vx, vy, teacher=Classifier(kd.teacher, threads=cfg.threads))
     return Data(tx, ty, vx, vy, tt if kd.weight > 0 else None)
