@@ -7,9 +7,9 @@ the shared inference path (ONNX Runtime, its in-graph TTA included); online
 the crop, rotation and erasing (at the cost of the teacher's forward pass every step). The
 student learns from
     (1 - weight) * CE(labels, smoothed) + weight * T^2 * CE(teacher^(1/T), student / T).
-Static targets ignore what augmentation did to the image: from a 3-member ensemble they did not beat
-flip TTA on PublicTest (benchmarks/RECIPES.md). The same offline scores can also clean the
-data: `distill.drop_below` drops the Training images whose label the teacher doubts
+Static targets ignore what augmentation did to the image: from a 3-member ensemble they did
+not beat flip TTA on PublicTest (benchmarks/RECIPES.md). The same offline scores can also
+clean the data: `distill.drop_below` drops the Training images whose label the teacher doubts
 (`drop_noisy`), and `distill.relabel_above` gives an image the teacher's class when the
 teacher is confident the label is wrong (`relabel_confident`).
 """
