@@ -425,10 +425,10 @@ def test_distillation_loss_by_hand():
 def test_distilled_run_uses_and_records_its_teacher(
     small_cache, tmp_path, monkeypatch, plain_run, teacher_onnx
 ):
+    teacher = teacher_onnx
     from ferkit.errors import FerkitError
     from ferkit.infer import Classifier
 
-    teacher = teacher_onnx
     cfg = _cfg(small_cache, tmp_path / "student", epochs=1, **{"distill.teacher": teacher})
     data = train_mod.load_data(cfg, torch.device("cpu"))
     assert data.train_t.shape == (len(data.train_y), 7)
@@ -499,11 +499,10 @@ def test_drop_below_removes_the_images_the_teacher_doubts(
         drop_noisy(x, y, probs, 0.55, keep_at_least=2)
 
     # through load_data with a real teacher: exactly the images it doubts are gone
-    teacher = teacher_onnx
     images, labels = load_cache(small_cache).split("Training")
-    p_label = Classifier(teacher).classify(images)[np.arange(len(labels)), labels]
+    p_label = Classifier(teacher_onnx).classify(images)[np.arange(len(labels)), labels]
     below = float(np.median(p_label))
-    kw = {"distill.teacher": teacher, "distill.drop_below": below, "distill.weight": 0.0}
+    kw = {"distill.teacher": teacher_onnx, "distill.drop_below": below, "distill.weight": 0.0}
     cfg = _cfg(small_cache, tmp_path / "clean", epochs=1, **kw)
     data = train_mod.load_data(cfg, torch.device("cpu"))
     kept = p_label >= below

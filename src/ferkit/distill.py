@@ -51,7 +51,7 @@ def drop_noisy(
             f"distill.drop_below={below} keeps {int(keep.sum())} of {len(y)} Training images, "
             f"fewer than one batch ({keep_at_least})"
         )
-    dropped = torch.bincount(y[~keep], minlength=7).tolist()
+    dropped = torch.bincount(y[~keep], minlength=probs.shape[1]).tolist()
     print(
         f"distill.drop_below={below}: dropped {int((~keep).sum())} of {len(y)} Training "
         f"images (per class {dropped})",
@@ -65,7 +65,7 @@ def relabel_confident(y: torch.Tensor, probs: torch.Tensor, above: float) -> tor
     that class at least `above`; reports how many moved from each class."""
     p, top = probs.max(1)
     move = (top != y) & (p >= above)
-    moved = torch.bincount(y[move], minlength=7).tolist()
+    moved = torch.bincount(y[move], minlength=probs.shape[1]).tolist()
     print(
         f"distill.relabel_above={above}: relabelled {int(move.sum())} of {len(y)} Training "
         f"images (per original class {moved})",

@@ -73,8 +73,9 @@ def load_data(cfg: TrainConfig, device: torch.device) -> Data:
     if not kd.teacher and (kd.online or cleans):
         key = "online" if kd.online else "drop_below" if kd.drop_below else "relabel_above"
         raise FerkitError(f"distill.{key} needs a teacher: --set distill.teacher=MODEL.onnx")
-    if not 0 <= kd.relabel_above <= 1:  # checked before the teacher's minutes of scoring
-        raise FerkitError(f"distill.relabel_above={kd.relabel_above}: expected 0..1")
+    for key in ("drop_below", "relabel_above"):  # before the teacher's minutes of scoring
+        if not 0 <= getattr(kd, key) <= 1:
+            raise FerkitError(f"distill.{key}={getattr(kd, key)}: expected 0..1")
     tt = None
     if kd.teacher and (not kd.online or cleans):
         tt = torch.from_numpy(teacher_probs(kd.teacher, tx[:, 0].cpu().numpy())).to(device)
@@ -177,6 +178,8 @@ def _forward(
 
 
 def _loss(model: nn.Module, batch: tuple[Any, ...], cfg: TrainConfig) -> torch.Tensor:
+    """The loss alone, bound with `partial` for SAM's second pass (a lambda in the loop
+    would capture `batch` late)."""
     return _forward(model, batch, cfg)[1]
 
 
