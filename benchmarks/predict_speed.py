@@ -1,11 +1,13 @@
 """Inference speed: batched crops, one photo end to end, video; fp32 vs int8 vs `fer`.
 
     python benchmarks/predict_speed.py [--data data/fer2013] [--fer-python PATH]
+        [--model CANDIDATE.onnx ...]
 
 - crops: faces/s classifying 48x48 crops at batch 256 (and one at a time), for the shipped
   fp32 model (flip TTA in the graph), its no-TTA variant when `--no-tta-model` is given,
   the shipped `accurate` ensemble when installed, and an int8 model quantised in this run
-  when `--data` has a prepared cache;
+  when `--data` has a prepared cache, and any other ONNX files given with `--model` (what a
+  candidate default would cost);
 - photo: one 640x480 JPEG with one face, decode + detect + crop + classify, median ms;
 - video: frames/s of `process_video` on a generated 640x480 clip, without and with the
   annotated mp4 written.
@@ -22,6 +24,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -85,14 +88,26 @@ def photo_640x480() -> bytes:
     return cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
 
-def photo_ms(rec: EmotionRecognizer, jpeg: bytes, runs: int = 100) -> tuple[float, int]:
-    rec.predict(jpeg)
+def median_ms(fn: Callable[[], object], runs: int = 100) -> float:
+    """Median wall time of `fn()` in ms over `runs` calls, after one warm-up call."""
+    fn()
     times = []
     for _ in range(runs):
         t = time.perf_counter()
-        faces = rec.predict(jpeg)
+        fn()
         times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times), len(faces)
+    return 1000 * statistics.median(times)
+
+
+def photo_ms(rec: EmotionRecognizer, jpeg: bytes) -> tuple[float, int]:
+    """Decode + detect + crop + classify one JPEG: median ms, and the faces found."""
+    return median_ms(lambda: rec.predict(jpeg)), len(rec.predict(jpeg))
+
+
+def detect_ms(rec: EmotionRecognizer, jpeg: bytes) -> float:
+    """The detector alone on the decoded photo: median ms."""
+    gray = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+    return median_ms(lambda: rec.detector.detect(gray))
 
 
 def video_fps(rec: EmotionRecognizer, jpeg: bytes, tmp: Path, frames: int = 150) -> tuple:
@@ -113,6 +128,7 @@ def main() -> None:
     ap.add_argument("--no-tta-model", help="the same model exported with --tta none")
     ap.add_argument("--fer-python", help="python with the `fer` package, for the comparison")
     ap.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all)")
+    ap.add_argument("--model", nargs="*", default=[], help="more ONNX files to time alike")
     args = ap.parse_args()
 
     data = Path(args.data)
@@ -135,6 +151,7 @@ def main() -> None:
 
         quantize(shipped_model_path(), tmp / "int8.onnx", calibration_images(data))
         models["int8, flip TTA"] = tmp / "int8.onnx"
+    models.update({Path(m).name: m for m in args.model})
 
     print(f"crops: {len(crops)} 48x48 faces, ONNX Runtime threads {args.threads or 'all'}")
     base = None
@@ -158,6 +175,7 @@ def main() -> None:
         ms, n = photo_ms(rec, jpeg)
         print(f"photo 640x480, {name}: {ms:.1f} ms median (decode + detect + classify, {n} face)")
     rec = EmotionRecognizer(threads=args.threads)
+    print(f"  of which detection alone ({rec.detector.name}): {detect_ms(rec, jpeg):.1f} ms median")
     plain, written = video_fps(rec, jpeg, tmp)
     print(f"video 640x480, shipped model: {plain:.0f} fps; {written:.0f} fps writing the mp4")
 
