@@ -63,6 +63,13 @@ def test_int8_copy_quantises_the_convolutions_and_keeps_softmax_float(tmp_path):
     quantized = {n.input[0] for n in graph.node if n.op_type == "QuantizeLinear"}
     assert softmax_out and not softmax_out & quantized  # softmax and what follows stay float
     assert producers[graph.output[0].name] != "DequantizeLinear"
+    # 7-bit weights: uint8 x int8 pair sums fit int16 on CPUs without VNNI
+    weights = [
+        onnx.numpy_helper.to_array(t)
+        for t in graph.initializer
+        if t.data_type == onnx.TensorProto.INT8
+    ]
+    assert len(weights) >= 16 and max(np.abs(w).max() for w in weights) == 64
 
     x = rng.integers(0, 256, (32, 48, 48), dtype=np.uint8)
     p, ref = Classifier(out).classify(x), Classifier().classify(x)
