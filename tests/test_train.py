@@ -425,11 +425,10 @@ def test_distillation_loss_by_hand():
 def test_distilled_run_uses_and_records_its_teacher(
     small_cache, tmp_path, monkeypatch, plain_run, teacher_onnx
 ):
-    teacher = teacher_onnx
     from ferkit.errors import FerkitError
     from ferkit.infer import Classifier
 
-    cfg = _cfg(small_cache, tmp_path / "student", epochs=1, **{"distill.teacher": teacher})
+    cfg = _cfg(small_cache, tmp_path / "student", epochs=1, **{"distill.teacher": teacher_onnx})
     data = train_mod.load_data(cfg, torch.device("cpu"))
     assert data.train_t.shape == (len(data.train_y), 7)
     assert torch.allclose(data.train_t.sum(1), torch.ones(len(data.train_y)), atol=1e-4)
@@ -437,7 +436,7 @@ def test_distilled_run_uses_and_records_its_teacher(
     assert 0 <= result["PublicTest"]["acc_tta"] <= 1
     saved = json.loads((tmp_path / "student" / "config.json").read_text())
     assert saved["config"]["distill"] == {
-        "teacher": teacher,
+        "teacher": teacher_onnx,
         "weight": 0.7,
         "temperature": 1.0,
         "online": False,
@@ -458,7 +457,7 @@ def test_distilled_run_uses_and_records_its_teacher(
         return batch_probs(clf, x)
 
     monkeypatch.setattr(train_mod, "batch_probs", spy)
-    kw = {"distill.teacher": teacher, "distill.online": "true"}
+    kw = {"distill.teacher": teacher_onnx, "distill.online": "true"}
     online = _cfg(small_cache, tmp_path / "online", epochs=1, **kw)
     data = train_mod.load_data(online, torch.device("cpu"))
     assert data.train_t is None and data.teacher is not None  # nothing scored up front
@@ -473,7 +472,7 @@ def test_distilled_run_uses_and_records_its_teacher(
     assert first["online"] != first["student"]
     # the float batch scores like the same pixels through the shared uint8 path
     pixels = seen[0].round().clamp(0, 255)
-    want = Classifier(teacher).classify(pixels[:, 0].numpy().astype(np.uint8))
+    want = Classifier(teacher_onnx).classify(pixels[:, 0].numpy().astype(np.uint8))
     np.testing.assert_allclose(batch_probs(data.teacher, pixels).numpy(), want, atol=1e-6)
 
 
