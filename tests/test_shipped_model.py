@@ -24,7 +24,7 @@ MODEL = shipped_model_path()
 CARD = shipped_model_path("MODEL_CARD.md")
 SHIPPED = [name for name, file in SHIPPED_MODELS.items() if shipped_model_path(file).is_file()]
 CARD_PREFIX = {"default": "", "accurate": "accurate "}  # card lines "- accurate PublicTest ..."
-MAX_MB = {"default": 8, "accurate": 5}  # both small enough to ship in the wheel
+MAX_MB = {"default": 8, "accurate": 10}  # small enough for the wheel; accurate has a VGG-64
 
 pytestmark = pytest.mark.skipif(not MODEL.is_file(), reason="no shipped model in this checkout")
 
