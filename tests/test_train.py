@@ -624,3 +624,27 @@ def test_training_option_is_recorded_and_changes_training(
     # the same seed without the option trains otherwise, so its loss differs
     on, plain = (_metrics(run)[0]["train_loss"] for run in (tmp_path / "on", plain_run))
     assert on != plain
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_trains_in_fp32_with_a_warning_where_the_cpu_emulates_it(
+    small_cache, tmp_path, plain_run, monkeypatch, capsys, native
+):
+    monkeypatch.setattr(train_mod.cpu, "native_bf16", lambda device: native)
+    train_mod.train(_cfg(small_cache, tmp_path / "run", epochs=1, bf16=True))
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())["config"]["bf16"]
+    warned = "--bf16 ignored, training in fp32" in capsys.readouterr().err
+    # fp32 with the same seed is the plain run, loss for loss; bf16 rounds otherwise
+    as_fp32 = _metrics(tmp_path / "run")[0]["train_loss"] == _metrics(plain_run)[0]["train_loss"]
+    assert (recorded, warned, as_fp32) == (native, not native, not native)
+
+
+def test_native_bf16_on_gpus_and_as_the_cpu_probes_say(monkeypatch):
+    from ferkit import cpu
+
+    assert cpu.native_bf16(torch.device("cuda"))  # never probes the CPU for a GPU
+    for avx512_bf16, amx in itertools.product([False, True], repeat=2):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        assert cpu.native_bf16(torch.device("cpu")) == (avx512_bf16 or amx)
+        assert ("bf16 in hardware" in cpu.summary()) == (avx512_bf16 or amx)

@@ -24,6 +24,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from ferkit import cpu
 from ferkit.atomic import write_text
 from ferkit.augment import augment, cutmix, mixup
 from ferkit.config import TrainConfig
@@ -218,6 +219,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     if cfg.batch_size % world:
         raise FerkitError(f"batch size {cfg.batch_size} is not divisible by {world} processes")
     torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // world))
+    if cfg.bf16 and not cpu.native_bf16(device):  # recorded as run: config.json says fp32
+        print(f"warning: --bf16 ignored, training in fp32: {cpu.summary()}", file=sys.stderr)
+        cfg = dataclasses.replace(cfg, bf16=False)
     run = Path(cfg.out)
     data = load_data(cfg, device)
     if not resume:  # normalisation constants of this training set travel with the model
