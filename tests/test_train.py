@@ -476,6 +476,37 @@ def test_distilled_run_uses_and_records_its_teacher(
     np.testing.assert_allclose(batch_probs(data.teacher, pixels).numpy(), want, atol=1e-6)
 
 
+def test_teacher_scores_are_kept_in_the_run_and_read_back(
+    small_cache, tmp_path, monkeypatch, teacher_onnx
+):
+    from ferkit import distill
+
+    scored: list[int] = []
+    classify = distill.Classifier.classify
+
+    def spy(self, images, **kw):
+        scored.append(len(images))
+        return classify(self, images, **kw)
+
+    monkeypatch.setattr(distill.Classifier, "classify", spy)
+    run = tmp_path / "run"
+    cfg = _cfg(small_cache, run, epochs=1, **{"distill.teacher": teacher_onnx})
+    first = train_mod.load_data(cfg, torch.device("cpu"))
+    again = train_mod.load_data(cfg, torch.device("cpu"))  # what --resume does
+    assert len(scored) == 1 and torch.equal(first.train_t, again.train_t)
+    kept = list(run.glob("teacher-*.npy"))
+    assert len(kept) == 1 and np.array_equal(np.load(kept[0]), first.train_t.numpy())
+    # other images or another teacher are scored afresh, never served the saved scores
+    images = first.train_x[:, 0].numpy()
+    fewer = distill.teacher_probs(teacher_onnx, images[:-1], keep_in=run)
+    other = distill.teacher_probs("default", images, keep_in=run)
+    assert scored == [len(images), len(images) - 1, len(images)]
+    assert len(fewer) == len(images) - 1 and not np.allclose(other, first.train_t.numpy())
+    assert len(list(run.glob("teacher-*.npy"))) == 3
+    distill.teacher_probs(teacher_onnx, images)  # no run folder: nothing kept
+    assert len(scored) == 4 and len(list(run.glob("teacher-*.npy"))) == 3
+
+
 def test_drop_below_removes_the_images_the_teacher_doubts(
     small_cache, tmp_path, capsys, teacher_onnx
 ):

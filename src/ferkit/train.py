@@ -79,7 +79,8 @@ def load_data(cfg: TrainConfig, device: torch.device) -> Data:
             raise FerkitError(f"distill.{key}={getattr(kd, key)}: expected 0..1")
     tt = None
     if kd.teacher and (not kd.online or cleans):
-        tt = torch.from_numpy(teacher_probs(kd.teacher, tx[:, 0].cpu().numpy())).to(device)
+        probs = teacher_probs(kd.teacher, tx[:, 0].cpu().numpy(), keep_in=Path(cfg.out))
+        tt = torch.from_numpy(probs).to(device)
     if cleans:
         tx, ty, tt = clean_labels(tx, ty, tt, kd, keep_at_least=cfg.batch_size)
     if kd.online:
