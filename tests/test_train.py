@@ -679,3 +679,66 @@ def test_native_bf16_on_gpus_and_as_the_cpu_probes_say(monkeypatch):
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
         assert cpu.native_bf16(torch.device("cpu")) == (avx512_bf16 or amx)
         assert ("bf16 in hardware" in cpu.summary()) == (avx512_bf16 or amx)
+
+
+def test_init_starts_from_an_exported_models_weights_and_architecture(
+    small_cache, tmp_path, teacher_onnx, capsys
+):
+    """`--init MODEL.onnx`: the network comes back from the file alone, bit for bit, and a
+    run started from it begins at those weights with the file's normalisation."""
+    from ferkit.cli import main
+    from ferkit.errors import FerkitError
+    from ferkit.export import export
+    from ferkit.infer import Classifier
+    from ferkit.quantize import quantize
+    from ferkit.warmstart import init_from_onnx
+
+    faces = (np.random.default_rng(0).random((40, 48, 48)) * 255).astype(np.uint8)
+    x = torch.from_numpy(faces).float()[:, None]
+
+    def flip_tta(net: torch.nn.Module) -> np.ndarray:
+        p = train_mod.predict_probs(net, x, 16) + train_mod.predict_probs(net, x, 16, True)
+        return (p / 2).numpy()
+
+    # the shipped default keeps its BatchNorms in the graph: read back as they were
+    _, net = init_from_onnx("default", x.to(torch.uint8))
+    np.testing.assert_allclose(flip_tta(net), Classifier().classify(faces), atol=1e-5)
+    # this torch's exporter folds them into the convs: rebuilt, the same function in eval
+    # mode, and in train mode on the faces they were fitted to as well
+    cfg, net = init_from_onnx(teacher_onnx, x.to(torch.uint8))
+    teacher = runs.load_checkpoint(Path(teacher_onnx).parent / "run" / "best.pt")
+    assert dataclasses.asdict(cfg) == teacher["config"]["model"]
+    np.testing.assert_allclose(flip_tta(net), Classifier(teacher_onnx).classify(faces), atol=1e-5)
+    with torch.no_grad():
+        evaluated = net.features.eval()(x)
+        trained = net.features.train()(x)
+    torch.testing.assert_close(trained, evaluated, rtol=1e-3, atol=1e-3)
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+
+    # lr 0 and EMA decay 0: the run's weights stay the file's (BatchNorm statistics move)
+    kw = {"init": teacher_onnx, "model.width": 16, "optim.lr": 0.0, "optim.ema_decay": 0.0}
+    run = tmp_path / "init"
+    train_mod.train(_cfg(small_cache, run, epochs=1, **kw))
+    saved = json.loads((run / "config.json").read_text())["config"]
+    assert saved["model"] == teacher["config"]["model"] and saved["init"] == teacher_onnx
+    ema = runs.load_checkpoint(run / "best.pt")["ema"]
+    conv = "features.1.0.weight"
+    torch.testing.assert_close(ema[conv], start[conv], rtol=0, atol=0)
+    meta = export(run, tmp_path / "ft.onnx")["metadata"]
+    assert ", started from teacher.onnx" in meta["training"]
+
+    ens = tmp_path / "ens.onnx"
+    assert main(["export", str(run), str(run), "--out", str(ens)]) == 0
+    int8 = tmp_path / "int8.onnx"
+    quantize(Path(teacher_onnx), int8, faces)
+    for model, why in ((ens, "an ensemble of 2"), (int8, "int8 export cannot start")):
+        with pytest.raises(FerkitError, match=why):
+            init_from_onnx(str(model), x)
+    (tmp_path / "bad.onnx").write_bytes(b"not onnx")
+    for model in (tmp_path / "bad.onnx", tmp_path / "none.onnx"):
+        with pytest.raises(FerkitError, match="--init"):
+            init_from_onnx(str(model), x)
+    capsys.readouterr()
+    args = ["train", "--data", str(small_cache), "--out", str(tmp_path / "x")]
+    assert main([*args, "--init", teacher_onnx, "--width", "16"]) == 2
+    assert "--init takes the architecture from" in capsys.readouterr().err

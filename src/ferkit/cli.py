@@ -108,7 +108,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         "threads": args.threads,
         "bf16": args.bf16,
         "channels_last": args.channels_last,
+        "init": args.init,
     }
+    if args.init and (args.model or args.width or args.resume):
+        flag = "--resume" if args.resume else "--model/--width"
+        raise FerkitError(f"--init takes the architecture from {args.init}; drop {flag}")
     overrides.update({k: v for k, v in flags.items() if v is not None})
     for item in args.set:
         key, sep, value = item.partition("=")
@@ -295,6 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="any setting by dotted name, e.g. --set optim.ema_decay=0.998",
+    )
+    p.add_argument(
+        "--init",
+        metavar="MODEL",
+        help="start from an exported fp32 model's weights and architecture (file or 'default')",
     )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     p.set_defaults(func=cmd_train)

@@ -58,6 +58,9 @@ class TrainConfig:
     channels_last: bool = False  # NHWC memory layout
     eval_batch: int = 512  # images per evaluation batch
     train_limit: int = 0  # use only the first N Training images (0 = all), for smoke runs
+    # An exported single-network ONNX (file or shipped name, e.g. "default") to start from:
+    # its architecture and normalisation replace `model`, its weights the random init.
+    init: str = ""
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

@@ -112,6 +112,14 @@ def training_line(state: dict[str, Any], final: dict[str, Any] | None) -> str:
         f"batch {c['batch_size']}, wd {o['weight_decay']}, cosine, warm-up {o['warmup_epochs']}, "
         f"label smoothing {o['label_smoothing']}, EMA {o['ema_decay']}, seed {c['seed']}"
     )
+    if c.get("init"):  # runs from before --init have no such key
+        line += f", started from {Path(c['init']).name}"
+    kd = c.get("distill") or {}
+    teacher = Path(kd.get("teacher") or ".").name
+    if teacher and kd.get("weight", 0) > 0:
+        line += f", distilled from {teacher} (weight {kd['weight']}, T {kd['temperature']})"
+    if teacher and kd.get("drop_below", 0) > 0:
+        line += f", without the images {teacher} gives their label < {kd['drop_below']}"
     if final and "PrivateTest" in final:
         line += f"; PrivateTest acc {final['PrivateTest']['acc_tta']:.4f} (flip TTA)"
     return line

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import signal
 import sys
 import time
 from functools import partial
@@ -34,7 +33,17 @@ from ferkit.errors import FerkitError
 from ferkit.infer import Classifier
 from ferkit.models import build_model, count_params
 from ferkit.optim import EMA, lr_at, param_groups, sam_gradients
+from ferkit.procs import (
+    catch_signals,
+    init_distributed,
+    local_rank,
+    progress,
+    rank_world,
+    restore_signals,
+    unwrap,
+)
 from ferkit.runs import BEST, LAST, load_checkpoint, log_epoch, save_checkpoint, write_run_info
+from ferkit.warmstart import init_from_onnx
 
 
 class Interrupted(Exception):
@@ -99,7 +108,7 @@ def train_one_epoch(
     stop: list[bool],
 ) -> dict[str, float]:
     """One pass over Training in global batches of `cfg.batch_size`; returns loss, acc, speed."""
-    rank, world = _rank_world()
+    rank, world = rank_world()
     device = data.train_x.device
     torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout; identical on every process
     order_gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
@@ -116,7 +125,7 @@ def train_one_epoch(
     correct = torch.zeros((), device=device)
     seen = 0
     start = time.perf_counter()
-    bar = _progress(steps, f"epoch {epoch + 1}/{cfg.epochs}", rank)
+    bar = progress(steps, f"epoch {epoch + 1}/{cfg.epochs}", rank)
     for i in range(steps):
         if stop[0]:
             raise Interrupted
@@ -144,7 +153,7 @@ def train_one_epoch(
             sam_gradients(model, partial(_loss, model, batch, cfg), cfg.optim.sam_rho)
         opt.step()
         step += 1
-        ema.update(_unwrap(model), step)
+        ema.update(unwrap(model), step)
         loss_sum += loss.detach() * len(y)
         correct += (logits.argmax(1) == y).sum()
         seen += len(y)
@@ -211,8 +220,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int) -> 
 
 def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     """Run (or resume) training into `cfg.out`; returns the final metrics of the best epoch."""
-    rank, world = _init_distributed(cfg)
-    device = torch.device(cfg.device if cfg.device == "cpu" else f"cuda:{_local_rank()}")
+    rank, world = init_distributed(cfg.device)
+    device = torch.device(cfg.device if cfg.device == "cpu" else f"cuda:{local_rank()}")
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise FerkitError("--device cuda: no CUDA GPU is available to torch")
     if cfg.augment.mixup > 0 and cfg.augment.cutmix > 0:
@@ -225,7 +234,16 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         cfg = dataclasses.replace(cfg, bf16=False)
     run = Path(cfg.out)
     data = load_data(cfg, device)
-    if not resume:  # normalisation constants of this training set travel with the model
+    init_net = None
+    if not resume and cfg.init:  # the file's architecture, normalisation and weights
+        model_cfg, init_net = init_from_onnx(cfg.init, data.train_x)
+        if model_cfg.input_size != data.train_x.shape[-1]:
+            raise FerkitError(
+                f"--init {cfg.init}: takes {model_cfg.input_size} px faces, the data has "
+                f"{data.train_x.shape[-1]} px"
+            )
+        cfg = dataclasses.replace(cfg, model=model_cfg)
+    elif not resume:  # normalisation constants of this training set travel with the model
         pixels = data.train_x.float()
         model_cfg = dataclasses.replace(
             cfg.model,
@@ -235,7 +253,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         )
         cfg = dataclasses.replace(cfg, model=model_cfg)
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model).to(device)
+    model = (build_model(cfg.model) if init_net is None else init_net).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     ema = EMA(model, cfg.optim.ema_decay)
@@ -266,7 +284,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         )
 
     stop = [False]
-    handlers = _catch_signals(stop)
+    handlers = catch_signals(stop)
     try:
         for epoch in range(start_epoch, cfg.epochs):
             stats = train_one_epoch(model, ema, opt, data, cfg, epoch, step, stop)
@@ -284,7 +302,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                 if improved:
                     best = {"val_acc_tta": row["val_acc_tta"], "epoch": epoch + 1}
                 state = {
-                    "model": _unwrap(model).state_dict(),
+                    "model": unwrap(model).state_dict(),
                     "ema": ema.model.state_dict(),
                     "optimizer": opt.state_dict(),
                     "epoch": epoch + 1,
@@ -303,7 +321,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                     file=sys.stderr,
                 )
     finally:
-        _restore_signals(handlers)
+        restore_signals(handlers)
         if world > 1:
             dist.barrier()
     result = final_report(run, cfg, device) if rank == 0 else {}
@@ -329,52 +347,3 @@ def final_report(run: Path, cfg: TrainConfig, device: torch.device) -> dict[str,
         result[split] = {"acc": m["acc"], "acc_tta": m["acc_tta"], "loss": m["loss"], "n": len(y)}
     write_text(run / "final.json", json.dumps(result, indent=2) + "\n")
     return result
-
-
-# ---------------------------------------------------------------- progress, processes, signals
-
-
-def _progress(total: int, desc: str, rank: int):
-    if rank != 0:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr)
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
-def _local_rank() -> int:
-    return int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def _rank_world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _init_distributed(cfg: TrainConfig) -> tuple[int, int]:
-    """Join the torchrun process group when WORLD_SIZE > 1 (gloo on CPU, nccl on GPU)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        if cfg.device == "cuda":
-            torch.cuda.set_device(_local_rank())
-        dist.init_process_group("nccl" if cfg.device == "cuda" else "gloo")
-    return _rank_world()
-
-
-def _catch_signals(stop: list[bool]) -> dict[int, Any]:
-    def handler(signum: int, frame: Any) -> None:
-        stop[0] = True
-
-    old = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        old[sig] = signal.signal(sig, handler)
-    return old
-
-
-def _restore_signals(old: dict[int, Any]) -> None:
-    for sig, h in old.items():
-        signal.signal(sig, h)

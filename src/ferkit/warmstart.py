@@ -1,0 +1,122 @@
+"""Start training from an exported model's weights: `ferkit train --init MODEL.onnx`.
+
+An fp32 single-network export keeps the torch module's tensors as named initializers
+(`model.features.1.0.weight`, batch-norm statistics included) and its architecture, with the
+normalisation it was trained with, in the `architecture` metadata. So the ONNX file alone
+rebuilds the network: fine-tune the shipped `default` on your own faces, or continue a
+FER-2013 model under a new recipe (distillation, cleaned labels) without a run folder.
+"""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from torch import nn
+
+from ferkit.errors import FerkitError
+from ferkit.infer import resolve_model
+from ferkit.models import ModelConfig, build_model
+
+PREFIX = "model."  # export wraps the network as `Probabilities.model`
+
+
+def read_onnx_model(model: str) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    """The architecture and float tensors of an exported single network (a file or a
+    shipped model's name), or a one-line error for ensembles, int8 exports and non-ferkit
+    files."""
+    import onnx
+    from onnx import numpy_helper
+
+    path, _ = resolve_model(model)
+    try:
+        proto = onnx.load(str(path))
+    except FileNotFoundError:
+        raise FerkitError(f"--init {model}: no such model file") from None
+    except Exception as exc:  # onnx raises DecodeError and others for foreign files
+        raise FerkitError(f"--init {model}: not an ONNX model ({exc})") from None
+    meta = {p.key: p.value for p in proto.metadata_props}
+    try:
+        arch = json.loads(meta["architecture"])
+    except (KeyError, ValueError):
+        raise FerkitError(
+            f"--init {model}: no 'architecture' metadata (not a ferkit export)"
+        ) from None
+    if isinstance(arch, list):
+        raise FerkitError(
+            f"--init {model}: an ensemble of {len(arch)} networks; --init takes one network"
+        )
+    try:
+        cfg = ModelConfig(**arch)
+    except TypeError as exc:
+        raise FerkitError(f"--init {model}: architecture {arch} not understood ({exc})") from None
+    tensors = {  # int8 exports keep quantised copies under other names and types
+        t.name[len(PREFIX) :]: torch.from_numpy(numpy_helper.to_array(t).copy())
+        for t in proto.graph.initializer
+        if t.name.startswith(PREFIX) and t.data_type == onnx.TensorProto.FLOAT
+    }
+    return cfg, tensors
+
+
+def init_from_onnx(model: str, images: torch.Tensor) -> tuple[ModelConfig, nn.Module]:
+    """The network `model` was exported from, rebuilt in torch with its weights loaded.
+
+    Exports whose optimiser folded each BatchNorm into the conv before it (`X.weight` scaled,
+    `X.weight_bias` added) get their BatchNorms back, fitted to `images` (uint8 [N, 1, H, W],
+    Training faces) by `_unfold_batchnorms`: the same function in eval mode, and in train
+    mode the batch statistics rescale activations as the original network's did."""
+    cfg, tensors = read_onnx_model(model)
+    net = build_model(cfg)
+    folded = [
+        (name, bn)
+        for name, bn in net.named_modules()
+        if isinstance(bn, nn.BatchNorm2d) and f"{name}.weight" not in tensors
+    ]
+    for name, bn in folded:  # an identity BatchNorm adding the folded bias, for now
+        head, _, index = name.rpartition(".")
+        bias = tensors.get(f"{head}.{int(index) - 1}.weight_bias")
+        if bias is None:
+            break  # not a folded export: reported as missing tensors below
+        tensors[f"{name}.weight"] = torch.ones_like(bias)
+        tensors[f"{name}.bias"] = bias
+        tensors[f"{name}.running_mean"] = torch.zeros_like(bias)
+        tensors[f"{name}.running_var"] = torch.full_like(bias, 1 - bn.eps)
+    expected = {k for k in net.state_dict() if not k.endswith("num_batches_tracked")}
+    missing = sorted(expected - tensors.keys())
+    if missing:
+        raise FerkitError(
+            f"--init {model}: no float weights for {len(missing)} tensors ({missing[0]}, ...); "
+            f"an int8 export cannot start training, use its fp32 export"
+        )
+    try:  # strict but for num_batches_tracked, which momentum BatchNorm does not read
+        net.load_state_dict({k: tensors[k] for k in expected}, strict=False)
+    except RuntimeError as exc:
+        raise FerkitError(f"--init {model}: weights do not fit {cfg.name} ({exc})") from None
+    if folded:
+        _unfold_batchnorms(net, [bn for _, bn in folded], images)
+    return cfg, net
+
+
+@torch.no_grad()
+def _unfold_batchnorms(net: nn.Module, bns: list[nn.BatchNorm2d], images: torch.Tensor) -> None:
+    """Give identity BatchNorms (y = x + b) the statistics of their input over up to 512 of
+    `images` (mean m, variance v) and the affine that undoes them (weight sqrt(v + eps),
+    bias b + m): eval mode computes x + b as before, to float rounding; train mode normalises
+    by the batch's statistics, which are close to m and v, instead of passing a scale the
+    fold baked into the conv straight through."""
+    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:512]
+    stats: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def record(bn: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        stats[bn] = (args[0].mean((0, 2, 3)), args[0].var((0, 2, 3), unbiased=False))
+
+    hooks = [bn.register_forward_pre_hook(record) for bn in bns]
+    net.eval()(images[pick.to(images.device)].float().cpu())
+    for hook in hooks:
+        hook.remove()
+    for bn in bns:
+        mean, var = stats[bn]
+        bn.running_mean.copy_(mean)
+        bn.running_var.copy_(var)
+        bn.weight.copy_((var + bn.eps).sqrt())
+        bn.bias.add_(mean)
