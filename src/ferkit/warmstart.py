@@ -1,7 +1,8 @@
 """Start training from an exported model's weights: `ferkit train --init MODEL.onnx`.
 
 An fp32 single-network export keeps the torch module's tensors as named initializers
-(`model.features.1.0.weight`, batch-norm statistics included) and its architecture, with the
+(`model.features.1.0.weight`; BatchNorm statistics too in exports whose optimiser did not
+fold BatchNorm into the convs, such as the shipped default) and its architecture, with the
 normalisation it was trained with, in the `architecture` metadata. So the ONNX file alone
 rebuilds the network: fine-tune the shipped `default` on your own faces, or continue a
 FER-2013 model under a new recipe (distillation, cleaned labels) without a run folder.
@@ -73,8 +74,8 @@ def init_from_onnx(model: str, images: torch.Tensor) -> tuple[ModelConfig, nn.Mo
         if isinstance(bn, nn.BatchNorm2d) and f"{name}.weight" not in tensors
     ]
     for name, bn in folded:  # an identity BatchNorm adding the folded bias, for now
-        head, _, index = name.rpartition(".")
-        bias = tensors.get(f"{head}.{int(index) - 1}.weight_bias")
+        head, _, index = name.rpartition(".")  # conv_bn: conv at i - 1, BatchNorm at i
+        bias = tensors.get(f"{head}.{int(index) - 1}.weight_bias") if index.isdigit() else None
         if bias is None:
             break  # not a folded export: reported as missing tensors below
         tensors[f"{name}.weight"] = torch.ones_like(bias)
