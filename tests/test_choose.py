@@ -46,6 +46,15 @@ def test_ties_go_to_the_smallest_then_earliest_subset():
     assert best_subset([wrong, right, right], y) == ((1,), 1.0)
 
 
+def test_weights_count_the_networks_a_file_holds():
+    """A file averaging 3 networks weighs 3 in a mean with a single network."""
+    y = np.array([0, 1])
+    a = np.array([[0.7, 0.3], [0.6, 0.4]])  # right on the first face only
+    b = np.array([[0.2, 0.8], [0.1, 0.9]])  # right on the second only
+    assert best_subset([a, b], y) == ((0,), 0.5)  # the plain mean is wrong on the first
+    assert best_subset([a, b], y, weights=[3, 1]) == ((0, 1), 1.0)
+
+
 def test_candidates_are_bounded_and_privatetest_is_refused():
     y = np.zeros(2, int)
     with pytest.raises(FerkitError, match="choose among 1 to"):

@@ -41,7 +41,7 @@ def test_int8_export_needs_calibration_data(tmp_path, capsys):
     assert main(["export", str(shipped_model_path()), "--int8", "--out", str(out)]) == 2
     assert "needs --data" in capsys.readouterr().err
     assert main(["export", str(shipped_model_path()), "--out", str(out)]) == 2
-    assert "only makes sense alone with --int8" in capsys.readouterr().err
+    assert "one model file alone needs --int8" in capsys.readouterr().err
     assert not out.exists()
 
 

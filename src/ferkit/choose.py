@@ -20,15 +20,19 @@ MAX_CANDIDATES = 10  # 2**10 - 1 subsets, each a mean over a few thousand rows: 
 CHOOSABLE_SPLITS = ("PublicTest", "Training")
 
 
-def best_subset(probs: Sequence[np.ndarray], y: np.ndarray) -> tuple[tuple[int, ...], float]:
+def best_subset(
+    probs: Sequence[np.ndarray], y: np.ndarray, weights: Sequence[float] | None = None
+) -> tuple[tuple[int, ...], float]:
     """(indices, accuracy) of the subset of models whose mean probabilities [N, C] are
-    right most often on labels `y`; smallest subset first, then earliest, on ties."""
+    right most often on labels `y`; smallest subset first, then earliest, on ties.
+    `weights`: each model's weight in a mean (the networks a file holds; default 1 each)."""
     if not 1 <= len(probs) <= MAX_CANDIDATES:
         raise FerkitError(f"choose among 1 to {MAX_CANDIDATES} models, got {len(probs)}")
+    w = np.ones(len(probs)) if weights is None else np.asarray(weights, float)
     best, best_acc = (0,), -1.0
     for k in range(1, len(probs) + 1):
         for subset in combinations(range(len(probs)), k):
-            mean = np.mean([probs[i] for i in subset], axis=0)
+            mean = np.average([probs[i] for i in subset], axis=0, weights=w[list(subset)])
             acc = float(np.mean(mean.argmax(1) == y))
             if acc > best_acc:  # strict: an equal score never displaces a smaller subset
                 best, best_acc = subset, acc
@@ -44,38 +48,41 @@ def check_split(split: str) -> None:
         )
 
 
-def split_probs(runs: Sequence[Path], data_dir: Path, split: str, tmp: Path, tta: str) -> list:
-    """Each run's probabilities on the split, through its own exported ONNX graph."""
+def choose_models(
+    models: Sequence[Path],
+    names: Sequence[str],
+    data_dir: Path,
+    split: str,
+    weights: Sequence[float] | None = None,
+) -> tuple[tuple[int, ...], list[str]]:
+    """(indices of the chosen ONNX models, report lines): each model's accuracy alone on
+    the split, through the shared inference path, then the chosen mean's."""
     from ferkit.data import load_cache
-    from ferkit.export import export
     from ferkit.infer import Classifier
 
-    x, _ = load_cache(data_dir).split(split)
-    probs = []
-    for i, run in enumerate(runs):
-        onnx = tmp / f"{i}.onnx"
-        export(run, onnx, tta=tta)
-        probs.append(Classifier(onnx).classify(x))
-    return probs
+    check_split(split)
+    x, y = load_cache(data_dir).split(split)
+    if not len(y):
+        raise FerkitError(f"{data_dir}: the cache has no {split} images to choose on")
+    probs = [Classifier(model).classify(x) for model in models]
+    subset, acc = best_subset(probs, y, weights)
+    lines = [
+        f"  {name}: {100 * float(np.mean(p.argmax(1) == y)):.2f}%"
+        for name, p in zip(names, probs, strict=True)
+    ]
+    lines.append(f"chosen on {split}: {' + '.join(names[i] for i in subset)} ({100 * acc:.2f}%)")
+    return subset, [f"{split} accuracy alone:", *lines]
 
 
 def choose(
     runs: Sequence[Path], data_dir: Path, split: str, tmp: Path, tta: str = "hflip"
 ) -> tuple[list[Path], list[str]]:
-    """(chosen runs, report lines): each run's accuracy alone, then the chosen mean's."""
-    from ferkit.data import load_cache
+    """(chosen runs, report lines): each run exported alone and scored, then the best mean."""
+    from ferkit.export import export
 
     check_split(split)
-    _, y = load_cache(data_dir).split(split)
-    if not len(y):
-        raise FerkitError(f"{data_dir}: the cache has no {split} images to choose on")
-    probs = split_probs(runs, data_dir, split, tmp, tta)
-    subset, acc = best_subset(probs, y)
-    lines = [
-        f"  {run.name}: {100 * float(np.mean(p.argmax(1) == y)):.2f}%"
-        for run, p in zip(runs, probs, strict=True)
-    ]
-    chosen = [runs[i] for i in subset]
-    names = " + ".join(r.name for r in chosen)
-    lines.append(f"chosen on {split}: {names} ({100 * acc:.2f}%)")
-    return chosen, [f"{split} accuracy alone:", *lines]
+    files = [tmp / f"{i}.onnx" for i in range(len(runs))]
+    for run, file in zip(runs, files, strict=True):
+        export(run, file, tta=tta)
+    subset, lines = choose_models(files, [r.name for r in runs], data_dir, split)
+    return [runs[i] for i in subset], lines

@@ -16,7 +16,7 @@ from ferkit.cli_predict import add_predict_commands
 from ferkit.console import console as _console
 from ferkit.console import warn as _warn
 from ferkit.errors import FerkitError
-from ferkit.infer import TTA_MODES
+from ferkit.infer import TTA_MODES, resolve_model
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -141,22 +141,34 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from ferkit.compose import is_model_file
+
     sources, out = [Path(r) for r in args.runs], Path(args.out)
-    if sources[0].suffix == ".onnx":  # quantise an existing model (needs onnx, not torch)
-        if not args.int8 or len(sources) > 1 or args.choose_on:
-            raise FerkitError(f"{sources[0]}: an .onnx source only makes sense alone with --int8")
+    files = [s for s in args.runs if is_model_file(s)]
+    if files and len(sources) == 1:  # one exported model: quantise it (onnx, not torch)
+        if not args.int8:
+            raise FerkitError(f"{files[0]}: one model file alone needs --int8 (or more members)")
         if not args.data:
-            raise FerkitError("--int8 on an .onnx file needs --data DIR for calibration images")
-        return _quantize(sources[0], out, Path(args.data), args.calib_images)
-    _require_torch()
-    from ferkit.export import export
+            raise FerkitError("--int8 on a model file needs --data DIR for calibration images")
+        return _quantize(resolve_model(files[0])[0], out, Path(args.data), args.calib_images)
+    runs = [s for s in sources if not is_model_file(str(s))]
+    if runs:
+        _require_torch()
     from ferkit.runs import read_run_config
+
+    data = Path(args.data) if args.data else Path(read_run_config(runs[0]).data) if runs else None
+    if files:  # an ensemble grown from exported models (and runs), joined as ONNX graphs
+        from ferkit.compose import join
+
+        tta, int8 = args.tta, args.int8
+        print("\n".join(join(args.runs, out, tta, args.choose_on, data, int8, args.calib_images)))
+        return 0
+    from ferkit.export import export
 
     if args.choose_on:
         from ferkit.choose import check_split, choose
 
         check_split(args.choose_on)
-        data = Path(args.data or read_run_config(sources[0]).data)
         with tempfile.TemporaryDirectory() as tmp:
             sources, lines = choose(sources, data, args.choose_on, Path(tmp), args.tta)
         print("\n".join(lines))
@@ -169,14 +181,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         f"{result['max_abs_diff']:.1e}, tta {meta['tta']}"
     )
     print(f"training: {meta['training']}")
-    data = Path(args.data or read_run_config(sources[0]).data)
     if args.int8:
         try:
             return _quantize(target, out, data, args.calib_images)
         finally:
             target.unlink(missing_ok=True)
     if (len(sources) > 1 or "accuracy_PublicTest" not in meta) and (data / "cache.npz").is_file():
-        from ferkit.export import record_accuracies
+        from ferkit.evaluate import record_accuracies
 
         accs = record_accuracies(out, data)
         print("measured accuracy: " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in accs.items()))
@@ -313,8 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
         "runs",
         nargs="+",
         metavar="RUN",
-        help="run folder(s) written by `ferkit train`; several: one graph averaging them "
-        "(or one .onnx with --int8)",
+        help="run folders written by `ferkit train` and/or exported models (.onnx files, "
+        "'default', 'accurate'); several: one graph averaging every network in them; one "
+        ".onnx alone: quantised with --int8",
     )
     p.add_argument("--out", required=True, help="the .onnx file to write")
     p.add_argument(

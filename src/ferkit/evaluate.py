@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ferkit.atomic import write_text
+from ferkit.atomic import atomic_path, write_text
 from ferkit.emotions import LABELS
 from ferkit.errors import FerkitError
 from ferkit.infer import SHIPPED_MODELS, Classifier
@@ -88,6 +88,22 @@ def split_accuracies(model: Path, data_dir: Path) -> dict[str, float]:
             x, y = cache.split(split)
             found[split] = float(np.mean(clf.classify(x).argmax(1) == y))
     return found
+
+
+def record_accuracies(model: Path, data_dir: Path) -> dict[str, float]:
+    """Measure an exported model on the cache's PublicTest/PrivateTest and write the numbers
+    into its metadata (atomically), as single-run exports carry theirs from final.json."""
+    import onnx
+
+    accs = split_accuracies(model, data_dir)
+    proto = onnx.load(str(model))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    meta.update({f"accuracy_{k}": f"{v:.4f}" for k, v in accs.items()})
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, meta)
+    with atomic_path(model) as tmp:
+        tmp.write_bytes(proto.SerializeToString())
+    return accs
 
 
 def resolve(spec: str | None, tmp: Path) -> tuple[str | Path | None, Path | None]:

@@ -140,7 +140,7 @@ class Ensemble(nn.Module):
 def _metadata(runs: list[Path], states: list[dict[str, Any]], size: int, tta: str) -> dict:
     """The contract's metadata; for one run with flip or no TTA also the PublicTest and
     PrivateTest accuracy training recorded, for an ensemble the member list (accuracies
-    training did not measure are measured after export, `record_accuracies`)."""
+    training did not measure are measured after export, `evaluate.record_accuracies`)."""
     finals = []
     for run in runs:
         path = run / "final.json"
@@ -209,24 +209,6 @@ def export(
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)
     return {"metadata": meta, "max_abs_diff": max_diff, "bytes": len(data)}
-
-
-def record_accuracies(model: Path, data_dir: Path) -> dict[str, float]:
-    """Measure an exported model on the cache's PublicTest/PrivateTest and write the numbers
-    into its metadata (atomically), as single-run exports carry theirs from final.json."""
-    import onnx
-
-    from ferkit.evaluate import split_accuracies
-
-    accs = split_accuracies(model, data_dir)
-    proto = onnx.load(str(model))
-    meta = {p.key: p.value for p in proto.metadata_props}
-    meta.update({f"accuracy_{k}": f"{v:.4f}" for k, v in accs.items()})
-    del proto.metadata_props[:]
-    onnx.helper.set_model_props(proto, meta)
-    with atomic_path(model) as tmp:
-        tmp.write_bytes(proto.SerializeToString())
-    return accs
 
 
 def parity(wrapped: nn.Module, onnx_bytes: bytes, size: int, seed: int = 0) -> float:
