@@ -378,6 +378,11 @@ def test_ensemble_export_averages_its_members(small_cache, tmp_path, capsys):
     assert len(json.loads(meta["architecture"])) == 2
     assert 0 <= float(meta["accuracy_PublicTest"]) <= 1  # measured after export
     assert "accuracy_PrivateTest" in meta
+    # an exported file and a run folder join the same way (compose: ONNX graphs joined)
+    mixed = tmp_path / "mixed.onnx"
+    assert main(["export", str(tmp_path / "a.onnx"), runs_[1], "--out", str(mixed)]) == 0
+    np.testing.assert_allclose(Classifier(mixed).classify(faces), (a + b) / 2, atol=1e-5)
+    assert json.loads(Classifier(mixed).info.metadata["members"]) == ["a", "b"]
 
     # --choose-on: the subset whose mean scores best on PublicTest, by the shared path
     from ferkit.choose import best_subset

@@ -152,24 +152,26 @@ def is_model_file(source: str) -> bool:
     return source.endswith(".onnx") or (source in SHIPPED_MODELS and not Path(source).is_dir())
 
 
-def gather(sources: list[str], tmp: Path, tta: str) -> tuple[list[Path], list[str]]:
-    """(ONNX files, member names): model files and shipped models as they are, run folders
-    exported into `tmp` with `tta` views."""
+def gather(
+    sources: list[str], tmp: Path, tta: str
+) -> tuple[list[Path], list[str], list[dict[str, str]]]:
+    """(ONNX files, member names, their metadata): model files and shipped models as they
+    are, run folders exported into `tmp` with `tta` views."""
     from ferkit.infer import resolve_model
 
-    files, names = [], []
+    files, names, metas = [], [], []
     for i, source in enumerate(sources):
         if is_model_file(source):
-            path, _ = resolve_model(source)
-            read_metadata(path)  # a one-line error now, not after the runs are exported
+            path, name = resolve_model(source)[0], Path(source).stem
         else:
             from ferkit.export import export
 
-            path = tmp / f"{i}.onnx"
+            path, name = tmp / f"{i}.onnx", Path(source).name
             export(Path(source), path, tta=tta)
+        metas.append(read_metadata(path))  # a bad file fails in one line before later exports
         files.append(path)
-        names.append(Path(source).stem if is_model_file(source) else Path(source).name)
-    return files, names
+        names.append(name)
+    return files, names, metas
 
 
 def join(
@@ -195,8 +197,7 @@ def join(
     lines: list[str] = []
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        files, names = gather(sources, tmp, tta)
-        metas = [read_metadata(f) for f in files]
+        files, names, metas = gather(sources, tmp, tta)
         if choose_on and data is not None:
             weights = [networks(m) for m in metas]
             subset, lines = choose_models(files, names, data, choose_on, weights)
