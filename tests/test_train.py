@@ -431,7 +431,7 @@ def test_distilled_run_uses_and_records_its_teacher(
     small_cache, tmp_path, monkeypatch, plain_run, teacher_onnx
 ):
     from ferkit.errors import FerkitError
-    from ferkit.infer import Classifier
+    from ferkit.infer import Classifier, sha256_file
 
     cfg = _cfg(small_cache, tmp_path / "student", epochs=1, **{"distill.teacher": teacher_onnx})
     data = train_mod.load_data(cfg, torch.device("cpu"))
@@ -448,6 +448,8 @@ def test_distilled_run_uses_and_records_its_teacher(
         "drop_below": 0.0,
         "relabel_above": 0.0,
     }
+    assert saved["sha256"] == {"distill.teacher": sha256_file(Path(teacher_onnx))}
+    assert json.loads((plain_run / "config.json").read_text())["sha256"] == {}
     # the same seed without a teacher trains differently
     first = {"student": _metrics(tmp_path / "student")[0]["train_loss"]}
     first["plain"] = _metrics(plain_run)[0]["train_loss"]
@@ -687,14 +689,14 @@ def test_native_bf16_on_gpus_and_as_the_cpu_probes_say(monkeypatch):
 
 
 def test_init_starts_from_an_exported_models_weights_and_architecture(
-    small_cache, tmp_path, teacher_onnx, capsys
+    small_cache, tmp_path, teacher_onnx, capsys, monkeypatch
 ):
     """`--init MODEL.onnx`: the network comes back from the file alone, bit for bit, and a
     run started from it begins at those weights with the file's normalisation."""
     from ferkit.cli import main
     from ferkit.errors import FerkitError
     from ferkit.export import export
-    from ferkit.infer import Classifier
+    from ferkit.infer import Classifier, sha256_file
     from ferkit.quantize import quantize
     from ferkit.warmstart import init_from_onnx
 
@@ -724,8 +726,12 @@ def test_init_starts_from_an_exported_models_weights_and_architecture(
     kw = {"init": teacher_onnx, "model.width": 16, "optim.lr": 0.0, "optim.ema_decay": 0.0}
     run = tmp_path / "init"
     train_mod.train(_cfg(small_cache, run, epochs=1, **kw))
-    saved = json.loads((run / "config.json").read_text())["config"]
+    info = json.loads((run / "config.json").read_text())
+    saved = info["config"]
     assert saved["model"] == teacher["config"]["model"] and saved["init"] == teacher_onnx
+    # the file by content too, as first read: a resume does not read it again
+    assert info["sha256"] == {"init": sha256_file(Path(teacher_onnx))}
+    assert runs.model_digests(runs.read_run_config(run), {"init": "abc"}) == {"init": "abc"}
     ema = runs.load_checkpoint(run / "best.pt")["ema"]
     conv = "features.1.0.weight"
     torch.testing.assert_close(ema[conv], start[conv], rtol=0, atol=0)
@@ -743,6 +749,11 @@ def test_init_starts_from_an_exported_models_weights_and_architecture(
     for model in (tmp_path / "bad.onnx", tmp_path / "none.onnx"):
         with pytest.raises(FerkitError, match="--init"):
             init_from_onnx(str(model), x)
+    # a bad --init fails before the data is loaded and a teacher scores it (minutes)
+    monkeypatch.setattr(train_mod, "load_data", lambda *a: pytest.fail("data loaded first"))
+    kw = {"init": str(tmp_path / "none.onnx"), "distill.teacher": teacher_onnx}
+    with pytest.raises(FerkitError, match=r"--init .*none\.onnx: no such model file"):
+        train_mod.train(_cfg(small_cache, tmp_path / "y", **kw))
     capsys.readouterr()
     args = ["train", "--data", str(small_cache), "--out", str(tmp_path / "x")]
     assert main([*args, "--init", teacher_onnx, "--width", "16"]) == 2

@@ -20,6 +20,7 @@ import torch
 from ferkit.atomic import atomic_path, write_text
 from ferkit.config import TrainConfig, from_dict
 from ferkit.errors import FerkitError
+from ferkit.infer import resolve_model, sha256_file
 
 LAST, BEST = "last.pt", "best.pt"
 METRICS = "metrics.csv"
@@ -65,9 +66,13 @@ def write_run_info(run: Path, cfg: TrainConfig, fresh: bool) -> None:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         rev = ""
+    previous = {}
+    if not fresh and (run / "config.json").is_file():
+        previous = json.loads((run / "config.json").read_text()).get("sha256", {})
     info = {
         "config": dataclasses.asdict(cfg),
         "seed": cfg.seed,
+        "sha256": model_digests(cfg, previous),
         "git_revision": rev or "unknown",
         "torch": torch.__version__,
         "argv": sys.argv,
@@ -75,6 +80,21 @@ def write_run_info(run: Path, cfg: TrainConfig, fresh: bool) -> None:
     write_text(run / "config.json", json.dumps(info, indent=2) + "\n")
     if fresh:
         write_text(run / METRICS, ",".join(FIELDS) + "\n")
+
+
+def model_digests(cfg: TrainConfig, previous: dict[str, str]) -> dict[str, str]:
+    """SHA-256 of the model files a run starts from (`init`) and learns from
+    (`distill.teacher`): config.json names them by path or shipped name, which another file
+    can take later. A resume keeps the recorded `init` (read once, at the start) and hashes
+    the teacher again (scored, or loaded, on every start)."""
+    out = {}
+    for key, model in (("init", cfg.init), ("distill.teacher", cfg.distill.teacher)):
+        path = resolve_model(model)[0] if model else None
+        if key == "init" and previous.get(key):
+            out[key] = previous[key]
+        elif path is not None and path.is_file():
+            out[key] = sha256_file(path)
+    return out
 
 
 def read_run_config(run: Path) -> TrainConfig:

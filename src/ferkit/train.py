@@ -43,7 +43,7 @@ from ferkit.procs import (
     unwrap,
 )
 from ferkit.runs import BEST, LAST, load_checkpoint, log_epoch, save_checkpoint, write_run_info
-from ferkit.warmstart import init_from_onnx
+from ferkit.warmstart import rebuild_from_onnx, unfold_batchnorms
 
 
 class Interrupted(Exception):
@@ -233,15 +233,18 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         print(f"warning: --bf16 ignored, training in fp32: {cpu.summary()}", file=sys.stderr)
         cfg = dataclasses.replace(cfg, bf16=False)
     run = Path(cfg.out)
-    data = load_data(cfg, device)
     init_net = None
     if not resume and cfg.init:  # the file's architecture, normalisation and weights
-        model_cfg, init_net = init_from_onnx(cfg.init, data.train_x)
+        model_cfg, init_net, folded = rebuild_from_onnx(cfg.init)  # before teacher scoring
+    data = load_data(cfg, device)
+    if init_net is not None:
         if model_cfg.input_size != data.train_x.shape[-1]:
             raise FerkitError(
                 f"--init {cfg.init}: takes {model_cfg.input_size} px faces, the data has "
                 f"{data.train_x.shape[-1]} px"
             )
+        if folded:
+            unfold_batchnorms(init_net, folded, data.train_x)
         cfg = dataclasses.replace(cfg, model=model_cfg)
     elif not resume:  # normalisation constants of this training set travel with the model
         pixels = data.train_x.float()

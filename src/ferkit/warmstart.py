@@ -64,8 +64,18 @@ def init_from_onnx(model: str, images: torch.Tensor) -> tuple[ModelConfig, nn.Mo
 
     Exports whose optimiser folded each BatchNorm into the conv before it (`X.weight` scaled,
     `X.weight_bias` added) get their BatchNorms back, fitted to `images` (uint8 [N, 1, H, W],
-    Training faces) by `_unfold_batchnorms`: the same function in eval mode, and in train
+    Training faces) by `unfold_batchnorms`: the same function in eval mode, and in train
     mode the batch statistics rescale activations as the original network's did."""
+    cfg, net, folded = rebuild_from_onnx(model)
+    if folded:
+        unfold_batchnorms(net, folded, images)
+    return cfg, net
+
+
+def rebuild_from_onnx(model: str) -> tuple[ModelConfig, nn.Module, list[nn.BatchNorm2d]]:
+    """The network of `model` with its weights, and the BatchNorms its export folded into
+    convs (identities adding the folded bias until `unfold_batchnorms` fits them). Needs no
+    data, so `ferkit train` checks an `--init` file before minutes of teacher scoring."""
     cfg, tensors = read_onnx_model(model)
     net = build_model(cfg)
     folded = [
@@ -93,13 +103,11 @@ def init_from_onnx(model: str, images: torch.Tensor) -> tuple[ModelConfig, nn.Mo
         net.load_state_dict({k: tensors[k] for k in expected}, strict=False)
     except RuntimeError as exc:
         raise FerkitError(f"--init {model}: weights do not fit {cfg.name} ({exc})") from None
-    if folded:
-        _unfold_batchnorms(net, [bn for _, bn in folded], images)
-    return cfg, net
+    return cfg, net, [bn for _, bn in folded]
 
 
 @torch.no_grad()
-def _unfold_batchnorms(net: nn.Module, bns: list[nn.BatchNorm2d], images: torch.Tensor) -> None:
+def unfold_batchnorms(net: nn.Module, bns: list[nn.BatchNorm2d], images: torch.Tensor) -> None:
     """Give identity BatchNorms (y = x + b) the statistics of their input over up to 512 of
     `images` (mean m, variance v) and the affine that undoes them (weight sqrt(v + eps),
     bias b + m): eval mode computes x + b as before, to float rounding; train mode normalises
