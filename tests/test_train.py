@@ -742,7 +742,7 @@ def test_init_starts_from_an_exported_models_weights_and_architecture(
     assert main(["export", str(run), str(run), "--out", str(ens)]) == 0
     int8 = tmp_path / "int8.onnx"
     quantize(Path(teacher_onnx), int8, faces)
-    for model, why in ((ens, "an ensemble of 2"), (int8, "int8 export cannot start")):
+    for model, why in ((ens, "an ensemble of 2"), (int8, "int8 export cannot be rebuilt")):
         with pytest.raises(FerkitError, match=why):
             init_from_onnx(str(model), x)
     (tmp_path / "bad.onnx").write_bytes(b"not onnx")
@@ -758,3 +758,49 @@ def test_init_starts_from_an_exported_models_weights_and_architecture(
     args = ["train", "--data", str(small_cache), "--out", str(tmp_path / "x")]
     assert main([*args, "--init", teacher_onnx, "--width", "16"]) == 2
     assert "--init takes the architecture from" in capsys.readouterr().err
+
+
+def test_an_exported_network_takes_new_views_without_its_run(
+    small_cache, plain_run, teacher_onnx, tmp_path, capsys
+):
+    """`ferkit export MODEL.onnx --tta views8`: the network rebuilt from the file alone and
+    exported with other views scores as its run folder exported with them does."""
+    from ferkit.cli import main
+    from ferkit.data.cache import load_cache
+    from ferkit.export import export, export_views
+    from ferkit.infer import Classifier
+    from ferkit.quantize import quantize
+
+    faces = (np.random.default_rng(1).random((24, 48, 48)) * 255).astype(np.uint8)
+    from_run, from_file = tmp_path / "run-v8.onnx", tmp_path / "file-v8.onnx"
+    export(plain_run, from_run, tta="views8")
+    args = ["export", teacher_onnx, "--tta", "views8", "--data", str(small_cache)]
+    assert main([*args, "--out", str(from_file)]) == 0
+    want = Classifier(from_run).classify(faces)
+    np.testing.assert_allclose(Classifier(from_file).classify(faces), want, atol=1e-5)
+    meta = Classifier(from_file).info.metadata
+    old = Classifier(teacher_onnx).info.metadata
+    assert meta["tta"] == "views8" and meta["training"] == old["training"]
+    assert meta["architecture"] == old["architecture"]
+    # the old views' accuracies are replaced by the new views', measured on the data
+    x, y = load_cache(small_cache).split("PublicTest")
+    acc = (Classifier(from_run).classify(x).argmax(1) == y).mean()
+    assert float(meta["accuracy_PublicTest"]) == pytest.approx(acc, abs=1e-4)
+    assert "measured accuracy: PublicTest" in capsys.readouterr().out
+    # the shipped default keeps its BatchNorms: re-exported with its own views, unchanged
+    again = tmp_path / "default.onnx"
+    export_views("default", again, "hflip")
+    np.testing.assert_allclose(
+        Classifier(again).classify(faces), Classifier().classify(faces), atol=1e-5
+    )
+
+    int8 = tmp_path / "int8.onnx"
+    quantize(Path(teacher_onnx), int8, faces)
+    for model, why in (("accurate", "an ensemble of 4"), (str(int8), "an int8 model")):
+        assert main(["export", model, "--tta", "views8", "--out", str(tmp_path / "x.onnx")]) == 2
+        assert why in capsys.readouterr().err
+    for extra, why in ((["--choose-on", "PublicTest"], "two or more"), (["--int8"], "--data")):
+        out = tmp_path / "y.onnx"
+        assert main(["export", teacher_onnx, "--tta", "none", "--out", str(out), *extra]) == 2
+        assert why in capsys.readouterr().err and not out.exists()
+    assert not (tmp_path / "x.onnx").exists()

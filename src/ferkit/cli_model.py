@@ -79,35 +79,42 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     sources, out = [Path(r) for r in args.runs], Path(args.out)
     files = [s for s in args.runs if is_model_file(s)]
-    if files and len(sources) == 1:  # one exported model: quantise it (onnx, not torch)
+    tta = args.tta or "hflip"  # run folders' views; a model file keeps its own unless --tta
+    if files and len(sources) == 1 and not args.tta:  # quantise it (onnx, not torch)
         if not args.int8:
-            raise FerkitError(f"{files[0]}: one model file alone needs --int8 (or more members)")
+            raise FerkitError(
+                f"{files[0]}: one model file alone needs --int8 or --tta (or more members)"
+            )
         if not args.data:
             raise FerkitError("--int8 on a model file needs --data DIR for calibration images")
         return _quantize(resolve_model(files[0])[0], out, Path(args.data), args.calib_images)
     runs = [s for s in sources if not is_model_file(str(s))]
-    if runs:
+    alone = files and len(sources) == 1  # one exported network, new views (torch rebuilds it)
+    if runs or alone:
         _require_torch()
     from ferkit.runs import read_run_config
 
     data = Path(args.data) if args.data else Path(read_run_config(runs[0]).data) if runs else None
-    if files:  # an ensemble grown from exported models (and runs), joined as ONNX graphs
+    if files and not alone:  # an ensemble grown from exported models (and runs), ONNX joined
         from ferkit.compose import join
 
-        tta, int8 = args.tta, args.int8
-        print("\n".join(join(args.runs, out, tta, args.choose_on, data, int8, args.calib_images)))
+        lines = join(args.runs, out, tta, args.choose_on, data, args.int8, args.calib_images)
+        print("\n".join(lines))
         return 0
-    from ferkit.export import export
+    if alone and (args.choose_on or (args.int8 and not data)):
+        why = "--choose-on needs two or more members" if args.choose_on else "--int8 needs --data"
+        raise FerkitError(f"{files[0]} --tta {tta}: {why}")
+    from ferkit.export import export, export_views
 
     if args.choose_on:
         from ferkit.choose import check_split, choose
 
         check_split(args.choose_on)
         with tempfile.TemporaryDirectory() as tmp:
-            sources, lines = choose(sources, data, args.choose_on, Path(tmp), args.tta)
+            sources, lines = choose(sources, data, args.choose_on, Path(tmp), tta)
         print("\n".join(lines))
     target = out.with_name(f".{out.stem}.fp32.onnx") if args.int8 else out
-    result = export(sources, target, tta=args.tta)
+    result = export_views(files[0], target, tta) if alone else export(sources, target, tta=tta)
     meta = result["metadata"]
     members = f", {len(sources)} members" if len(sources) > 1 else ""
     print(
@@ -120,7 +127,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             return _quantize(target, out, data, args.calib_images)
         finally:
             target.unlink(missing_ok=True)
-    if (len(sources) > 1 or "accuracy_PublicTest" not in meta) and (data / "cache.npz").is_file():
+    has_data = data is not None and (data / "cache.npz").is_file()
+    if (len(sources) > 1 or "accuracy_PublicTest" not in meta) and has_data:
         from ferkit.evaluate import record_accuracies
 
         accs = record_accuracies(out, data)
@@ -226,9 +234,9 @@ def add_model_commands(sub) -> None:
     p.add_argument(
         "--tta",
         choices=TTA_MODES,
-        default="hflip",
-        help="test-time views averaged inside the graph: none, hflip (default: the image and "
-        "its mirror) or views8 (+ a zoom and two rotations, each mirrored; 4x slower)",
+        help="test-time views averaged inside the graph: none, hflip (default for run folders: "
+        "the image and its mirror) or views8 (+ a zoom and two rotations, each mirrored; 4x "
+        "slower); with one fp32 model file alone, that network exported again with these views",
     )
     p.add_argument(
         "--choose-on",

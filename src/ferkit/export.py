@@ -171,8 +171,6 @@ def export(
 ) -> dict[str, Any]:
     """Export a run's best EMA model (or the mean of several runs' models) to `out`
     atomically; returns metadata and parity."""
-    import onnx
-
     runs = [runs] if isinstance(runs, Path) else list(runs)
     loaded = [load_run_model(run) for run in runs]
     states = [state for _, state in loaded]
@@ -182,6 +180,44 @@ def export(
     size = sizes.pop()
     members = [Probabilities(model, tta, size) for model, _ in loaded]
     wrapped = members[0] if len(members) == 1 else Ensemble(members)
+    return _write_graph(wrapped, size, _metadata(runs, states, size, tta), out, opset)
+
+
+def export_views(model: str, out: Path, tta: str, opset: int = 20) -> dict[str, Any]:
+    """An exported fp32 single network (a file or a shipped model's name) exported again
+    with other test-time views (`tta`), without its run folder: weights and architecture
+    rebuilt from the file (`warmstart.rebuild_from_onnx`), its training line kept. The old
+    accuracies were measured with the old views, so they are dropped (the CLI measures
+    the new ones when it has data)."""
+    from ferkit.compose import networks, read_metadata
+    from ferkit.infer import resolve_model
+    from ferkit.warmstart import rebuild_from_onnx
+
+    path = resolve_model(model)[0]
+    meta = read_metadata(path)
+    if networks(meta) > 1:
+        raise FerkitError(
+            f"--tta {tta} {model}: an ensemble of {networks(meta)} networks; new views need "
+            f"one network (export the members' run folders with --tta)"
+        )
+    if "quantization" in meta:
+        raise FerkitError(
+            f"--tta {tta} {model}: an int8 model; new views need its fp32 export (then --int8)"
+        )
+    cfg, net, _ = rebuild_from_onnx(model, flag=f"--tta {tta}")  # eval mode: as the file
+    keep = ("labels", "input_size", "training", "architecture")
+    meta = {**{k: meta[k] for k in keep if k in meta}, "tta": tta, "ferkit_version": __version__}
+    wrapped = Probabilities(net.eval(), tta, cfg.input_size)
+    return _write_graph(wrapped, cfg.input_size, meta, out, opset)
+
+
+def _write_graph(
+    wrapped: nn.Module, size: int, meta: dict[str, str], out: Path, opset: int
+) -> dict[str, Any]:
+    """Trace `wrapped` to ONNX with the contract's names and `meta`, check it against torch
+    (`parity`) and write it to `out` atomically."""
+    import onnx
+
     example = torch.rand(2, 1, size, size) * 255
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision not installed" noise
     program = torch.onnx.export(
@@ -195,7 +231,6 @@ def export(
         verbose=False,
     )
     proto = program.model_proto
-    meta = _metadata(runs, states, size, tta)
     onnx.helper.set_model_props(proto, meta)
     onnx.checker.check_model(proto)
     data = proto.SerializeToString()

@@ -22,10 +22,12 @@ from ferkit.models import ModelConfig, build_model
 PREFIX = "model."  # export wraps the network as `Probabilities.model`
 
 
-def read_onnx_model(model: str) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+def read_onnx_model(
+    model: str, flag: str = "--init"
+) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     """The architecture and float tensors of an exported single network (a file or a
-    shipped model's name), or a one-line error for ensembles, int8 exports and non-ferkit
-    files."""
+    shipped model's name), or a one-line error, naming the option (`flag`) that read the
+    file, for ensembles, int8 exports and non-ferkit files."""
     import onnx
     from onnx import numpy_helper
 
@@ -33,24 +35,24 @@ def read_onnx_model(model: str) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     try:
         proto = onnx.load(str(path))
     except FileNotFoundError:
-        raise FerkitError(f"--init {model}: no such model file") from None
+        raise FerkitError(f"{flag} {model}: no such model file") from None
     except Exception as exc:  # onnx raises DecodeError and others for foreign files
-        raise FerkitError(f"--init {model}: not an ONNX model ({exc})") from None
+        raise FerkitError(f"{flag} {model}: not an ONNX model ({exc})") from None
     meta = {p.key: p.value for p in proto.metadata_props}
     try:
         arch = json.loads(meta["architecture"])
     except (KeyError, ValueError):
         raise FerkitError(
-            f"--init {model}: no 'architecture' metadata (not a ferkit export)"
+            f"{flag} {model}: no 'architecture' metadata (not a ferkit export)"
         ) from None
     if isinstance(arch, list):
         raise FerkitError(
-            f"--init {model}: an ensemble of {len(arch)} networks; --init takes one network"
+            f"{flag} {model}: an ensemble of {len(arch)} networks; {flag} takes one network"
         )
     try:
         cfg = ModelConfig(**arch)
     except TypeError as exc:
-        raise FerkitError(f"--init {model}: architecture {arch} not understood ({exc})") from None
+        raise FerkitError(f"{flag} {model}: architecture {arch} not understood ({exc})") from None
     tensors = {  # int8 exports keep quantised copies under other names and types
         t.name[len(PREFIX) :]: torch.from_numpy(numpy_helper.to_array(t).copy())
         for t in proto.graph.initializer
@@ -72,11 +74,15 @@ def init_from_onnx(model: str, images: torch.Tensor) -> tuple[ModelConfig, nn.Mo
     return cfg, net
 
 
-def rebuild_from_onnx(model: str) -> tuple[ModelConfig, nn.Module, list[nn.BatchNorm2d]]:
+def rebuild_from_onnx(
+    model: str, flag: str = "--init"
+) -> tuple[ModelConfig, nn.Module, list[nn.BatchNorm2d]]:
     """The network of `model` with its weights, and the BatchNorms its export folded into
     convs (identities adding the folded bias until `unfold_batchnorms` fits them). Needs no
-    data, so `ferkit train` checks an `--init` file before minutes of teacher scoring."""
-    cfg, tensors = read_onnx_model(model)
+    data, so `ferkit train` checks an `--init` file before minutes of teacher scoring. In
+    eval mode the identities compute what the file does: `export.export_views` re-exports
+    such a network with other test-time views."""
+    cfg, tensors = read_onnx_model(model, flag)
     net = build_model(cfg)
     folded = [
         (name, bn)
@@ -96,13 +102,13 @@ def rebuild_from_onnx(model: str) -> tuple[ModelConfig, nn.Module, list[nn.Batch
     missing = sorted(expected - tensors.keys())
     if missing:
         raise FerkitError(
-            f"--init {model}: no float weights for {len(missing)} tensors ({missing[0]}, ...); "
-            f"an int8 export cannot start training, use its fp32 export"
+            f"{flag} {model}: no float weights for {len(missing)} tensors ({missing[0]}, ...); "
+            f"an int8 export cannot be rebuilt in torch, use its fp32 export"
         )
     try:  # strict but for num_batches_tracked, which momentum BatchNorm does not read
         net.load_state_dict({k: tensors[k] for k in expected}, strict=False)
     except RuntimeError as exc:
-        raise FerkitError(f"--init {model}: weights do not fit {cfg.name} ({exc})") from None
+        raise FerkitError(f"{flag} {model}: weights do not fit {cfg.name} ({exc})") from None
     return cfg, net, [bn for _, bn in folded]
 
 
