@@ -228,7 +228,7 @@ def add_model_commands(sub) -> None:
         metavar="RUN",
         help="run folders written by `ferkit train` and/or exported models (.onnx files, "
         "'default', 'accurate'); several: one graph averaging every network in them; one "
-        ".onnx alone: quantised with --int8",
+        ".onnx alone: quantised with --int8 and/or given new views with --tta",
     )
     p.add_argument("--out", required=True, help="the .onnx file to write")
     p.add_argument(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -220,16 +221,18 @@ def _write_graph(
 
     example = torch.rand(2, 1, size, size) * 255
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision not installed" noise
-    program = torch.onnx.export(
-        wrapped,
-        (example,),
-        input_names=["image"],
-        output_names=["probs"],
-        dynamic_shapes=({0: torch.export.Dim("N")},),
-        opset_version=opset,
-        dynamo=True,
-        verbose=False,
-    )
+    with warnings.catch_warnings():  # torch's exporter calling its own deprecated pytree API
+        warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)`", FutureWarning)
+        program = torch.onnx.export(
+            wrapped,
+            (example,),
+            input_names=["image"],
+            output_names=["probs"],
+            dynamic_shapes=({0: torch.export.Dim("N")},),
+            opset_version=opset,
+            dynamo=True,
+            verbose=False,
+        )
     proto = program.model_proto
     onnx.helper.set_model_props(proto, meta)
     onnx.checker.check_model(proto)
