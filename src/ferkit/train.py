@@ -45,6 +45,8 @@ from ferkit.procs import (
 from ferkit.runs import BEST, LAST, load_checkpoint, log_epoch, save_checkpoint, write_run_info
 from ferkit.warmstart import rebuild_from_onnx, unfold_batchnorms
 
+POSTFIX_EVERY = 25  # optimiser steps between progress-bar loss/accuracy refreshes
+
 
 class Interrupted(Exception):
     """Ctrl-C or SIGTERM during training; the last complete epoch's checkpoint is kept."""
@@ -157,13 +159,17 @@ def train_one_epoch(
         loss_sum += loss.detach() * len(y)
         correct += (logits.argmax(1) == y).sum()
         seen += len(y)
-        if bar is not None:
+        if bar is not None and (i % POSTFIX_EVERY == 0 or i == steps - 1):
+            # .item() waits for the device: on a GPU, every step would serialise the
+            # Python loop with the kernels, so the figures are refreshed every few steps.
             rate = seen * world / (time.perf_counter() - start)
             bar.set_postfix(
                 loss=f"{loss_sum.item() / seen:.3f}",
                 acc=f"{correct.item() / seen:.3f}",
                 img_s=f"{rate:.0f}",
+                refresh=False,
             )
+        if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
