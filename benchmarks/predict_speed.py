@@ -4,10 +4,10 @@
         [--model CANDIDATE.onnx ...]
 
 - crops: faces/s classifying 48x48 crops at batch 256 (and one at a time), for the shipped
-  fp32 model (flip TTA in the graph), its no-TTA variant when `--no-tta-model` is given,
-  the shipped `accurate` ensemble when installed, and an int8 model quantised in this run
-  when `--data` has a prepared cache, and any other ONNX files given with `--model` (what a
-  candidate default would cost);
+  default (flip TTA in the graph), its no-TTA variant when `--no-tta-model` is given,
+  the shipped `accurate` ensemble when installed, an int8 copy quantised in this run when
+  the default is fp32 and `--data` has a prepared cache, and any other ONNX files given
+  with `--model` (what a candidate default would cost);
 - photo: one 640x480 JPEG with one face, decode + detect + crop + classify, median ms;
 - video: frames/s of `process_video` on a generated 640x480 clip, without and with the
   annotated mp4 written.
@@ -141,12 +141,13 @@ def main() -> None:
         crops = np.random.default_rng(0).integers(0, 256, (N_CROPS, 48, 48), dtype=np.uint8)
         labels = np.zeros(0, np.int64)
     tmp = Path(tempfile.mkdtemp())
-    models = {"fp32, flip TTA (shipped)": None}
+    shipped_int8 = "quantization" in Classifier().info.metadata
+    models = {f"default ({'int8' if shipped_int8 else 'fp32'}, shipped)": None}
     if args.no_tta_model:
-        models["fp32, no TTA"] = args.no_tta_model
+        models["no TTA"] = args.no_tta_model
     if shipped_model_path(SHIPPED_MODELS["accurate"]).is_file():
         models["accurate (ensemble)"] = "accurate"
-    if (data / "cache.npz").is_file():
+    if (data / "cache.npz").is_file() and not shipped_int8:
         from ferkit.quantize import calibration_images, quantize
 
         quantize(shipped_model_path(), tmp / "int8.onnx", calibration_images(data))
@@ -195,7 +196,7 @@ def main() -> None:
             for name in ("tflite", "keras"):
                 print(
                     f"fer 25.10 ({name}, Haar + mini-Xception): {fer[name]:.0f} faces/s "
-                    f"({fer[name] / base:.2f}x ferkit fp32 batched); photo "
+                    f"({fer[name] / base:.2f}x the default batched); photo "
                     f"{fer[name + '_photo_ms']:.1f} ms ({fer[name + '_faces']} face)"
                 )
             if "accuracy" in fer:

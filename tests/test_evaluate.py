@@ -132,21 +132,21 @@ def test_a_run_folder_adds_its_training_curves(tmp_path, cache_dir):
 
 
 def test_comparison_table_and_mcnemar_match_a_recomputation(tmp_path, cache_dir, capsys):
-    pytest.importorskip("onnx", reason="the second model is an int8 copy (needs onnx)")
-    from ferkit.quantize import calibration_images, quantize
+    pytest.importorskip("torch", reason="the second model is an fp32 rebuild (needs torch)")
+    from ferkit.export import export_views
 
-    int8 = tmp_path / "int8.onnx"
-    quantize(shipped_model_path(), int8, calibration_images(cache_dir))
+    fp32 = tmp_path / "fp32.onnx"
+    export_views("default", fp32, "hflip")  # the int8 default's weights, computed in float
     out = tmp_path / "cmp"
-    args = [str(shipped_model_path()), str(int8), "--data", str(cache_dir), "--split", "PublicTest"]
+    args = [str(shipped_model_path()), str(fp32), "--data", str(cache_dir), "--split", "PublicTest"]
     assert main(["evaluate", *args, "--out", str(out)]) == 0
     c = json.loads((out / "comparison.json").read_text())
-    assert [r["model"] for r in c["models"]] == ["default", "int8"]
+    assert [r["model"] for r in c["models"]] == ["default", "fp32"]
     x, y = load_cache(cache_dir).split("PublicTest")
-    right = [Classifier(m).classify(x).argmax(1) == y for m in (None, int8)]
+    right = [Classifier(m).classify(x).argmax(1) == y for m in (None, fp32)]
     (pair,) = c["mcnemar"]
-    assert pair == {"a": "default", "b": "int8", **mcnemar(*right)}
-    assert (out / "default" / "report.html").is_file() and (out / "int8" / "metrics.json").is_file()
+    assert pair == {"a": "default", "b": "fp32", **mcnemar(*right)}
+    assert (out / "default" / "report.html").is_file() and (out / "fp32" / "metrics.json").is_file()
     assert "McNemar" in (out / "comparison.md").read_text()
     assert "McNemar" in capsys.readouterr().out
 

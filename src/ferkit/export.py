@@ -185,11 +185,12 @@ def export(
 
 
 def export_views(model: str, out: Path, tta: str, opset: int = 20) -> dict[str, Any]:
-    """An exported fp32 single network (a file or a shipped model's name) exported again
+    """An exported single network (a file or a shipped model's name) exported again
     with other test-time views (`tta`), without its run folder: weights and architecture
     rebuilt from the file (`warmstart.rebuild_from_onnx`), its training line kept. The old
     accuracies were measured with the old views, so they are dropped (the CLI measures
-    the new ones when it has data)."""
+    the new ones when it has data). An int8 file comes out fp32, its weights dequantised
+    (`--int8` quantises the result again)."""
     from ferkit.compose import networks, read_metadata
     from ferkit.infer import resolve_model
     from ferkit.warmstart import rebuild_from_onnx
@@ -200,10 +201,6 @@ def export_views(model: str, out: Path, tta: str, opset: int = 20) -> dict[str, 
         raise FerkitError(
             f"--tta {tta} {model}: an ensemble of {networks(meta)} networks; new views need "
             f"one network (export the members' run folders with --tta)"
-        )
-    if "quantization" in meta:
-        raise FerkitError(
-            f"--tta {tta} {model}: an int8 model; new views need its fp32 export (then --int8)"
         )
     cfg, net, _ = rebuild_from_onnx(model, flag=f"--tta {tta}")  # eval mode: as the file
     keep = ("labels", "input_size", "training", "architecture")

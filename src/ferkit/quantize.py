@@ -55,6 +55,11 @@ def quantize(
         ) from None
     from ferkit.infer import Classifier
 
+    if "quantization" in Classifier(fp32).info.metadata:
+        raise FerkitError(
+            f"--int8 {fp32.name}: already int8; quantise its fp32 export (or `ferkit export "
+            f"{fp32.name} --tta hflip --out fp32.onnx`, its weights dequantised)"
+        )
     batches = [images[i : i + batch, None].astype(np.float32) for i in range(0, len(images), batch)]
 
     class Reader(CalibrationDataReader):

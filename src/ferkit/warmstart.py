@@ -6,12 +6,15 @@ fold BatchNorm into the convs, such as the shipped default) and its architecture
 normalisation it was trained with, in the `architecture` metadata. So the ONNX file alone
 rebuilds the network: fine-tune the shipped `default` on your own faces, or continue a
 FER-2013 model under a new recipe (distillation, cleaned labels) without a run folder.
+An int8 export (`ferkit export --int8`) rebuilds too, from its dequantised weights.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -26,8 +29,8 @@ def read_onnx_model(
     model: str, flag: str = "--init"
 ) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     """The architecture and float tensors of an exported single network (a file or a
-    shipped model's name), or a one-line error, naming the option (`flag`) that read the
-    file, for ensembles, int8 exports and non-ferkit files."""
+    shipped model's name; an int8 export's weights dequantised), or a one-line error,
+    naming the option (`flag`) that read the file, for ensembles and non-ferkit files."""
     import onnx
     from onnx import numpy_helper
 
@@ -53,12 +56,37 @@ def read_onnx_model(
         cfg = ModelConfig(**arch)
     except TypeError as exc:
         raise FerkitError(f"{flag} {model}: architecture {arch} not understood ({exc})") from None
-    tensors = {  # int8 exports keep quantised copies under other names and types
-        t.name[len(PREFIX) :]: torch.from_numpy(numpy_helper.to_array(t).copy())
+    arrays = {
+        t.name: numpy_helper.to_array(t)
         for t in proto.graph.initializer
         if t.name.startswith(PREFIX) and t.data_type == onnx.TensorProto.FLOAT
     }
+    arrays.update(dequantized_weights(proto))
+    tensors = {k[len(PREFIX) :]: torch.from_numpy(v.copy()) for k, v in arrays.items()}
     return cfg, tensors
+
+
+def dequantized_weights(proto: Any) -> dict[str, np.ndarray]:
+    """The float weights of an int8 (QDQ) export: each DequantizeLinear of constant
+    integers, (q - zero_point) * scale per channel, under the name the fp32 export gives the
+    tensor (`X.weight` for `X.weight_DequantizeLinear_Output`). The activations' quantisation
+    is not rebuilt: the network is the int8 file's weights computed in float."""
+    from onnx import numpy_helper
+
+    consts = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    out = {}
+    for node in proto.graph.node:
+        if node.op_type != "DequantizeLinear" or not all(i in consts for i in node.input):
+            continue
+        q, scale, *zero = (consts[i] for i in node.input)
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+        shape = [1] * q.ndim
+        if scale.ndim:  # per channel along `axis`
+            shape[axis] = -1
+        zp = zero[0].astype(np.float64) if zero else 0.0
+        value = (q.astype(np.float64) - np.reshape(zp, shape)) * np.reshape(scale, shape)
+        out[node.output[0].removesuffix("_DequantizeLinear_Output")] = value.astype(np.float32)
+    return {k: v for k, v in out.items() if k.startswith(PREFIX)}
 
 
 def init_from_onnx(model: str, images: torch.Tensor) -> tuple[ModelConfig, nn.Module]:
@@ -102,8 +130,8 @@ def rebuild_from_onnx(
     missing = sorted(expected - tensors.keys())
     if missing:
         raise FerkitError(
-            f"{flag} {model}: no float weights for {len(missing)} tensors ({missing[0]}, ...); "
-            f"an int8 export cannot be rebuilt in torch, use its fp32 export"
+            f"{flag} {model}: no weights for {len(missing)} tensors of {cfg.name} "
+            f"({missing[0]}, ...): not a network ferkit exported"
         )
     try:  # strict but for num_batches_tracked, which momentum BatchNorm does not read
         net.load_state_dict({k: tensors[k] for k in expected}, strict=False)
