@@ -2,10 +2,11 @@
 
 An fp32 single-network export keeps the torch module's tensors as named initializers
 (`model.features.1.0.weight`; BatchNorm statistics too in exports whose optimiser did not
-fold BatchNorm into the convs, such as the shipped default) and its architecture, with the
-normalisation it was trained with, in the `architecture` metadata. So the ONNX file alone
-rebuilds the network: fine-tune the shipped `default` on your own faces, or continue a
-FER-2013 model under a new recipe (distillation, cleaned labels) without a run folder.
+fold BatchNorm into the convs, such as the default shipped until 2026-11-30) and its
+architecture, with the normalisation it was trained with, in the `architecture` metadata.
+So the ONNX file alone rebuilds the network: fine-tune the shipped `default` on your own
+faces, or continue a FER-2013 model under a new recipe (distillation, cleaned labels)
+without a run folder.
 An int8 export (`ferkit export --int8`) rebuilds too, from its dequantised weights.
 """
 
