@@ -61,9 +61,9 @@ def epochs_done(run: Path) -> int:
     return max(0, len(f.read_text().splitlines()) - 1) if f.exists() else 0
 
 
-def place_teacher_scores(data: Path, run: Path, scores: Path) -> None:
-    """Copy the carried Training scores to the name ferkit looks for (the SHA-256 of the
-    teacher file and of the images), after checking that they belong to these images."""
+def teacher_scores_name(data: Path, scores: Path) -> str:
+    """The name ferkit looks for the teacher's Training scores under (the SHA-256 of the
+    teacher file and of the images), after checking that `scores` belong to these images."""
     import numpy as np
 
     from ferkit.data import load_cache
@@ -75,8 +75,7 @@ def place_teacher_scores(data: Path, run: Path, scores: Path) -> None:
         sys.exit(f"{scores}: the teacher's class matches only {agree:.1%} of the labels")
     digest = hashlib.sha256(Classifier(TEACHER).info.sha256.encode())
     digest.update(np.ascontiguousarray(x).tobytes())
-    run.mkdir(parents=True, exist_ok=True)
-    shutil.copy(scores, run / f"teacher-{digest.hexdigest()[:16]}.npy")
+    return f"teacher-{digest.hexdigest()[:16]}.npy"
 
 
 def main() -> int:
@@ -93,8 +92,10 @@ def main() -> int:
     end = time.time() + a.budget
     runs_dir, out = Path(a.runs), Path(a.out)
     names = a.only or list(RUNS)
-    for name in names:
-        place_teacher_scores(Path(a.data), runs_dir / name, Path(a.scores))
+    scores_name = teacher_scores_name(Path(a.data), Path(a.scores))
+    for name in names:  # no run spends minutes scoring Training with the teacher
+        (runs_dir / name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(a.scores, runs_dir / name / scores_name)
     common = ["--data", a.data, "--device", a.device, "--channels-last", "--threads", "2"]
     common += ["--bf16"] if a.device == "cuda" else []
     if a.smoke:

@@ -216,7 +216,7 @@ def add_model_commands(sub) -> None:
     p.add_argument(
         "--init",
         metavar="MODEL",
-        help="start from an exported fp32 model's weights and architecture (file or 'default')",
+        help="start from an exported model's weights and architecture (file or 'default')",
     )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     p.set_defaults(func=cmd_train)
@@ -236,7 +236,7 @@ def add_model_commands(sub) -> None:
         choices=TTA_MODES,
         help="test-time views averaged inside the graph: none, hflip (default for run folders: "
         "the image and its mirror) or views8 (+ a zoom and two rotations, each mirrored; 4x "
-        "slower); with one fp32 model file alone, that network exported again with these views",
+        "slower); with one model file alone, that network exported again (fp32) with these views",
     )
     p.add_argument(
         "--choose-on",
