@@ -101,6 +101,8 @@ def test_evaluate_writes_the_full_report(tmp_path, cache_dir, capsys):
     assert np.array(m["confusion_matrix"]).sum() == 14
     assert m["model"]["sha256"] == Classifier().info.sha256
     assert m["model"]["metadata"]["tta"] == "hflip" and m["split"] == "PrivateTest"
+    saved = np.load(out / "probabilities.npy")  # per face, in the split's order
+    assert saved.dtype == np.float32 and np.allclose(saved, probs, atol=1e-6)
     assert f"{100 * m['accuracy']:.2f}%" in printed
     for name in FIGURES:
         data = (out / f"{name}.png").read_bytes()

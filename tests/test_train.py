@@ -514,6 +514,84 @@ def test_teacher_scores_are_kept_in_the_run_and_read_back(
     assert len(scored) == 4 and len(list(run.glob("teacher-*.npy"))) == 3
 
 
+def test_saved_teacher_scores_distil_like_the_teacher(small_cache, tmp_path, teacher_onnx):
+    from ferkit.cli import main
+    from ferkit.errors import FerkitError
+
+    # `ferkit evaluate TEACHER --split Training` writes the scores a run can distil from
+    ev = tmp_path / "ev"
+    args = [teacher_onnx, "--data", str(small_cache), "--split", "Training", "--out", str(ev)]
+    assert main(["evaluate", *args]) == 0
+    saved = ev / "probabilities.npy"
+    cpu = torch.device("cpu")
+    by_model = train_mod.load_data(
+        _cfg(small_cache, tmp_path / "a", **{"distill.teacher": teacher_onnx}), cpu
+    )
+    by_file = train_mod.load_data(
+        _cfg(small_cache, tmp_path / "b", **{"distill.teacher": str(saved)}), cpu
+    )
+    assert by_file.train_t.shape == (140, 7)
+    torch.testing.assert_close(by_file.train_t, by_model.train_t, atol=1e-5, rtol=0)
+    assert not list((tmp_path / "b").glob("teacher-*.npy"))  # nothing scored
+    np.save(tmp_path / "half.npy", np.load(saved).astype(np.float16))  # half the bytes to carry
+    half = train_mod.load_data(
+        _cfg(small_cache, tmp_path / "h", **{"distill.teacher": str(tmp_path / "half.npy")}), cpu
+    )
+    torch.testing.assert_close(half.train_t.sum(1), torch.ones(140))
+    torch.testing.assert_close(half.train_t, by_model.train_t, atol=1e-3, rtol=0)
+    # a subset of Training takes its own images' rows, cleaning included
+    from ferkit.infer import Classifier
+
+    p_label = by_model.train_t[torch.arange(140), by_model.train_y]
+    below = float(p_label.median())  # drops about half: the one-epoch teacher is near chance
+    kw = {"distill.teacher": str(saved), "train_limit": 100, "distill.drop_below": below}
+    sub = train_mod.load_data(_cfg(small_cache, tmp_path / "c", **kw), cpu)
+    want = Classifier(teacher_onnx).classify(sub.train_x[:, 0].numpy())
+    np.testing.assert_allclose(sub.train_t.numpy(), want, atol=1e-5)
+    assert 32 <= len(sub.train_t) < 100
+    assert (want[np.arange(len(want)), sub.train_y.numpy()] >= below).all()
+    # fixed scores cannot follow augmented batches; other splits or files are refused
+    np.save(tmp_path / "short.npy", np.load(saved)[:-1])
+    np.save(tmp_path / "logits.npy", np.load(saved) * 2)
+    for kw, match in (
+        ({"distill.teacher": str(saved), "distill.online": "true"}, "is not a model"),
+        ({"distill.teacher": str(tmp_path / "short.npy")}, r"shape \(139, 7\), expected \(140"),
+        ({"distill.teacher": str(tmp_path / "logits.npy")}, "not probabilities"),
+        ({"distill.teacher": str(tmp_path / "none.npy")}, "cannot read"),
+    ):
+        with pytest.raises(FerkitError, match=match):
+            train_mod.load_data(_cfg(small_cache, tmp_path / "d", **kw), cpu)
+
+
+def test_curves_are_redrawn_at_most_every_30_s_and_after_the_last_epoch(
+    small_cache, tmp_path, monkeypatch
+):
+    drawn: list[int] = []  # epochs in metrics.csv at each redraw
+    monkeypatch.setattr(runs, "draw_curves", lambda run: drawn.append(len(_metrics(run))))
+    monkeypatch.setattr(train_mod, "draw_curves", runs.draw_curves)
+    monkeypatch.setattr(train_mod, "CURVES_EVERY_S", 3600.0)
+    train_mod.train(_cfg(small_cache, tmp_path / "a", epochs=3))
+    assert drawn == [1, 3]
+    # stopped between redraws: the curves catch up on the way out
+    drawn.clear()
+    one_epoch = train_mod.train_one_epoch
+
+    def stop_in_third(*args):
+        if args[5] == 2:  # epoch index
+            raise train_mod.Interrupted
+        return one_epoch(*args)
+
+    monkeypatch.setattr(train_mod, "train_one_epoch", stop_in_third)
+    with pytest.raises(train_mod.Interrupted):
+        train_mod.train(_cfg(small_cache, tmp_path / "b", epochs=3))
+    assert drawn == [1, 2]
+    monkeypatch.setattr(train_mod, "train_one_epoch", one_epoch)
+    monkeypatch.setattr(train_mod, "CURVES_EVERY_S", 0.0)
+    drawn.clear()
+    train_mod.train(_cfg(small_cache, tmp_path / "c", epochs=3))
+    assert drawn == [1, 2, 3]
+
+
 def test_drop_below_removes_the_images_the_teacher_doubts(
     small_cache, tmp_path, capsys, teacher_onnx
 ):

@@ -33,7 +33,9 @@ class OptimConfig:
 class DistillConfig:
     """Knowledge distillation from an ONNX teacher (`ferkit.distill`)."""
 
-    teacher: str = ""  # ONNX model following ferkit's contract; "" = no distillation
+    # ONNX model following ferkit's contract, or a .npy of its Training probabilities (offline
+    # only: `ferkit evaluate TEACHER --split Training` writes one); "" = no distillation
+    teacher: str = ""
     weight: float = 0.7  # share of the loss taken by the teacher's soft targets
     temperature: float = 1.0  # >1 softens both distributions (T^2 keeps gradient scale)
     online: bool = False  # score every augmented batch (teacher forward per step), not once

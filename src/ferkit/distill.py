@@ -11,7 +11,11 @@ Static targets ignore what augmentation did to the image: from a 3-member ensemb
 not beat flip TTA on PublicTest (benchmarks/RECIPES.md). The same offline scores can also
 clean the data: `distill.drop_below` drops the Training images whose label the teacher doubts
 (`drop_noisy`), and `distill.relabel_above` gives an image the teacher's class when the
-teacher is confident the label is wrong (`relabel_confident`).
+teacher is confident the label is wrong (`relabel_confident`). The teacher may also be a
+`.npy` of its Training probabilities (`saved_probs`: what `ferkit evaluate TEACHER --split
+Training --out DIR` writes as DIR/probabilities.npy, or a run's teacher-HASH.npy), so a
+machine without the teacher's file, or without the minutes to score with it, can still
+distil offline.
 """
 
 from __future__ import annotations
@@ -51,6 +55,35 @@ def teacher_probs(
         with atomic_path(saved) as tmp, open(tmp, "wb") as f:
             np.save(f, probs)
     return probs
+
+
+def saved_probs(path: str, n: int) -> np.ndarray:
+    """A teacher's saved probabilities [n, 7] for the n Training images, in the cache's
+    order; refused with a one-line error when they cannot be that (no .npy, wrong shape, rows
+    that are not probabilities). config.json records the file's SHA-256 like a teacher's."""
+    try:
+        probs = np.load(path).astype(np.float32)
+    except (OSError, ValueError) as exc:
+        raise FerkitError(f"distill.teacher={path}: cannot read a .npy ({exc})") from None
+    if probs.shape != (n, 7):
+        raise FerkitError(
+            f"distill.teacher={path}: shape {probs.shape}, expected ({n}, 7): the "
+            "probabilities of every Training image (`ferkit evaluate TEACHER --split Training`)"
+        )
+    total = probs.sum(1, keepdims=True)  # float16 copies (half the bytes) sum to 1 +- 0.004
+    if not (np.isfinite(probs).all() and (probs >= 0).all() and np.allclose(total, 1, atol=0.01)):
+        raise FerkitError(f"distill.teacher={path}: rows are not probabilities summing to 1")
+    return probs / total
+
+
+def teacher_targets(
+    teacher: str, images: np.ndarray, n: int, keep: np.ndarray, keep_in: Path
+) -> np.ndarray:
+    """Offline targets for `images`, the Training images at `keep` of all `n`: read from a
+    saved `.npy`, or scored by the teacher model (and kept in the run folder `keep_in`)."""
+    if teacher.endswith(".npy"):
+        return saved_probs(teacher, n)[keep]
+    return teacher_probs(teacher, images, keep_in=keep_in)
 
 
 def batch_probs(teacher: Classifier, x: torch.Tensor) -> torch.Tensor:

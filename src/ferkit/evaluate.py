@@ -2,7 +2,9 @@
 
 One model: metrics.json, confusion_matrix.png, per_class.png, reliability.png,
 mistakes.png, report.html (self-contained) and report.md; a training run folder also gets
-its curves. Several models: the same per model in sub-folders, plus a side-by-side table
+its curves. probabilities.npy keeps the model's [N, 7] answers in the split's order, which
+is what `ferkit train --set distill.teacher=probabilities.npy` distils from (scored on
+Training). Several models: the same per model in sub-folders, plus a side-by-side table
 and exact McNemar tests between every pair (comparison.json, comparison.md).
 Everything goes through `ferkit.infer.Classifier`, the path `predict` uses; no torch.
 """
@@ -241,6 +243,8 @@ def write_reports(
         if e.run_dir is not None and (e.run_dir / "metrics.csv").is_file():
             figures["curves"] = plots.training_curves(e.run_dir / "metrics.csv", out / "curves.png")
         write_text(out / "metrics.json", json.dumps(m, indent=2) + "\n")
+        with atomic_path(out / "probabilities.npy") as tmp, open(tmp, "wb") as f:
+            np.save(f, e.probs.astype(np.float32))
         write_report(out, m, figures)
     if comparison:
         write_text(cfg.out / "comparison.json", json.dumps(comparison, indent=2) + "\n")

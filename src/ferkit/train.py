@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -28,7 +29,7 @@ from ferkit.atomic import write_text
 from ferkit.augment import augment, cutmix, mixup
 from ferkit.config import TrainConfig
 from ferkit.data import load_cache
-from ferkit.distill import batch_probs, clean_labels, teacher_probs, training_loss
+from ferkit.distill import batch_probs, clean_labels, teacher_targets, training_loss
 from ferkit.errors import FerkitError
 from ferkit.infer import Classifier
 from ferkit.models import build_model, count_params
@@ -42,10 +43,19 @@ from ferkit.procs import (
     restore_signals,
     unwrap,
 )
-from ferkit.runs import BEST, LAST, load_checkpoint, log_epoch, save_checkpoint, write_run_info
+from ferkit.runs import (
+    BEST,
+    LAST,
+    draw_curves,
+    load_checkpoint,
+    log_epoch,
+    save_checkpoint,
+    write_run_info,
+)
 from ferkit.warmstart import rebuild_from_onnx, unfold_batchnorms
 
 POSTFIX_EVERY = 25  # optimiser steps between progress-bar loss/accuracy refreshes
+CURVES_EVERY_S = 30.0  # curves.png is redrawn at most this often (s), and after the last epoch
 
 
 class Interrupted(Exception):
@@ -75,6 +85,7 @@ def load_data(cfg: TrainConfig, device: torch.device) -> Data:
         )
 
     tx, ty = tensors("Training")
+    n_train, keep = len(ty), torch.arange(len(ty), device=device)  # before train_limit
     if cfg.train_limit:  # a seeded random subset: the cache is ordered by class
         keep = torch.randperm(len(ty), generator=torch.Generator().manual_seed(cfg.seed))
         keep = keep[: cfg.train_limit].sort().values.to(device)
@@ -88,9 +99,12 @@ def load_data(cfg: TrainConfig, device: torch.device) -> Data:
     for key in ("drop_below", "relabel_above"):  # before the teacher's minutes of scoring
         if not 0 <= getattr(kd, key) <= 1:
             raise FerkitError(f"distill.{key}={getattr(kd, key)}: expected 0..1")
+    if kd.online and kd.teacher.endswith(".npy"):
+        raise FerkitError(f"distill.online scores each batch: {kd.teacher} is not a model")
     tt = None
     if kd.teacher and (not kd.online or cleans):
-        probs = teacher_probs(kd.teacher, tx[:, 0].cpu().numpy(), keep_in=Path(cfg.out))
+        images, kept = tx[:, 0].cpu().numpy(), keep.cpu().numpy()
+        probs = teacher_targets(kd.teacher, images, n_train, kept, Path(cfg.out))
         tt = torch.from_numpy(probs).to(device)
     if cleans:
         tx, ty, tt = clean_labels(tx, ty, tt, kd, keep_at_least=cfg.batch_size)
@@ -293,6 +307,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         )
 
     stop = [False]
+    drawn, stale = -math.inf, False  # when curves.png was drawn (time.monotonic s); behind?
     handlers = catch_signals(stop)
     try:
         for epoch in range(start_epoch, cfg.epochs):
@@ -322,7 +337,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                 save_checkpoint(run / LAST, state)
                 if improved:
                     save_checkpoint(run / BEST, state)
-                log_epoch(run, row)
+                stale = epoch + 1 < cfg.epochs and time.monotonic() - drawn < CURVES_EVERY_S
+                log_epoch(run, row, redraw=not stale)
+                drawn = drawn if stale else time.monotonic()
                 print(
                     f"epoch {epoch + 1}: train acc {row['train_acc']:.4f}, PublicTest acc "
                     f"{val['acc']:.4f} (flip TTA {val['acc_tta']:.4f}), best "
@@ -331,6 +348,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                 )
     finally:
         restore_signals(handlers)
+        if stale:  # stopped between redraws: the curves show every saved epoch
+            draw_curves(run)
         if world > 1:
             dist.barrier()
     result = final_report(run, cfg, device) if rank == 0 else {}
