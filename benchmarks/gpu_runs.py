@@ -179,6 +179,7 @@ def pack(runs_dir: Path, out: Path, names: list[str]) -> None:
     """Slim best checkpoints into weights.tar.NN (15 MiB parts), the rest into meta.tar.gz."""
     import torch
 
+    out.mkdir(parents=True, exist_ok=True)
     weights = out / "weights.tar"
     with tarfile.open(weights, "w") as big, tarfile.open(out / "meta.tar.gz", "w:gz") as small:
         for name in names:
