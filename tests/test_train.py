@@ -517,6 +517,7 @@ def test_teacher_scores_are_kept_in_the_run_and_read_back(
 def test_saved_teacher_scores_distil_like_the_teacher(small_cache, tmp_path, teacher_onnx):
     from ferkit.cli import main
     from ferkit.errors import FerkitError
+    from ferkit.infer import Classifier
 
     # `ferkit evaluate TEACHER --split Training` writes the scores a run can distil from
     ev = tmp_path / "ev"
@@ -540,8 +541,6 @@ def test_saved_teacher_scores_distil_like_the_teacher(small_cache, tmp_path, tea
     torch.testing.assert_close(half.train_t.sum(1), torch.ones(140))
     torch.testing.assert_close(half.train_t, by_model.train_t, atol=1e-3, rtol=0)
     # a subset of Training takes its own images' rows, cleaning included
-    from ferkit.infer import Classifier
-
     p_label = by_model.train_t[torch.arange(140), by_model.train_y]
     below = float(p_label.median())  # drops about half: the one-epoch teacher is near chance
     kw = {"distill.teacher": str(saved), "train_limit": 100, "distill.drop_below": below}
