@@ -92,11 +92,15 @@ def check_scores(data: Path, scores: Path, names: list[str]) -> None:
     from ferkit.data import load_cache
 
     _, y = load_cache(str(data)).split("Training")
-    needed = {arg.split("/")[-1] for n in names for arg in RUNS[n][1] if "{scores}/" in arg}
-    for name in sorted(needed):
+    users: dict[str, list[str]] = {}  # scores file -> the runs that distil from it
+    for n in names:
+        for arg in RUNS[n][1]:
+            if "{scores}/" in arg:
+                users.setdefault(arg.split("/")[-1], []).append(n)
+    for name, runs in sorted(users.items()):
         f = scores / name
         if not f.is_file():
-            sys.exit(f"{f}: missing (runs {', '.join(names)} distil from it)")
+            sys.exit(f"{f}: missing ({', '.join(runs)} distil from it)")
         agree = float((np.load(f).argmax(1) == y).mean())
         if agree < 0.85:  # the teachers get about 90% of Training right: less is misaligned
             sys.exit(f"{f}: the teacher's class matches only {agree:.1%} of the labels")
