@@ -18,6 +18,7 @@ import argparse
 import numpy as np
 
 from ferkit.data import load_cache
+from ferkit.emotions import LABELS
 
 GRID = np.linspace(-1.0, 1.0, 41)  # offsets in nats, 0.05 apart
 SWEEPS = 3  # passes over the seven classes
@@ -64,11 +65,13 @@ def main() -> None:
     args = ap.parse_args()
     _, y = load_cache(args.data).split("PublicTest")
     p = np.load(args.probabilities)
-    if p.shape != (len(y), 7):
-        raise SystemExit(f"{args.probabilities}: shape {p.shape}, PublicTest needs ({len(y)}, 7)")
+    if p.shape != (len(y), len(LABELS)):
+        raise SystemExit(
+            f"{args.probabilities}: shape {p.shape}, PublicTest needs ({len(y)}, {len(LABELS)})"
+        )
     logp = np.log(np.clip(p, 1e-9, 1.0))
     bias = fit_bias(logp, y)
-    base = accuracy(logp, y, np.zeros(7))
+    base = accuracy(logp, y, np.zeros(len(LABELS)))
     print(f"PublicTest {base:.2%}; with offsets fitted on all of it {accuracy(logp, y, bias):.2%}")
     print("offsets (nats):", " ".join(f"{b:+.2f}" for b in bias))
     g = cv_gains(logp, y)
