@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from ferkit.atomic import atomic_path
 from ferkit.config import DistillConfig
+from ferkit.emotions import LABELS
 from ferkit.errors import FerkitError
 from ferkit.infer import Classifier
 
@@ -65,9 +66,9 @@ def saved_probs(path: str, n: int) -> np.ndarray:
         probs = np.load(path).astype(np.float32)
     except (OSError, ValueError) as exc:
         raise FerkitError(f"distill.teacher={path}: cannot read a .npy ({exc})") from None
-    if probs.shape != (n, 7):
+    if probs.shape != (n, len(LABELS)):
         raise FerkitError(
-            f"distill.teacher={path}: shape {probs.shape}, expected ({n}, 7): the "
+            f"distill.teacher={path}: shape {probs.shape}, expected ({n}, {len(LABELS)}): the "
             "probabilities of every Training image (`ferkit evaluate TEACHER --split Training`)"
         )
     total = probs.sum(1, keepdims=True)  # float16 copies (half the bytes) sum to 1 +- 0.004
