@@ -17,8 +17,8 @@ import argparse
 
 import numpy as np
 
+from ferkit.core.labels import LABELS
 from ferkit.data import load_cache
-from ferkit.emotions import LABELS
 
 GRID = np.linspace(-1.0, 1.0, 41)  # offsets in nats, 0.05 apart
 SWEEPS = 3  # passes over the seven classes

@@ -24,9 +24,9 @@ import cv2
 import numpy as np
 
 from ferkit.data import load_cache
-from ferkit.detect import iou, make_detector
-from ferkit.infer import Classifier
-from ferkit.recognize import crop_face, eye_angle
+from ferkit.modelfile.classifier import Classifier
+from ferkit.vision.detect import iou, make_detector
+from ferkit.vision.recognize import crop_face, eye_angle
 
 
 def backgrounds() -> list[np.ndarray]:

@@ -31,8 +31,9 @@ import cv2
 import numpy as np
 
 from ferkit import EmotionRecognizer
-from ferkit.infer import SHIPPED_MODELS, Classifier, shipped_model_path
-from ferkit.video import VideoConfig, process_video
+from ferkit.apps.video import VideoConfig, process_video
+from ferkit.modelfile.classifier import Classifier
+from ferkit.modelfile.shipped import SHIPPED_MODELS, shipped_model_path
 
 ROOT = Path(__file__).resolve().parents[1]
 N_CROPS = 4096
@@ -148,7 +149,7 @@ def main() -> None:
     if shipped_model_path(SHIPPED_MODELS["accurate"]).is_file():
         models["accurate (ensemble)"] = "accurate"
     if (data / "cache.npz").is_file() and not shipped_int8:
-        from ferkit.quantize import calibration_images, quantize
+        from ferkit.export.quantize import calibration_images, quantize
 
         quantize(shipped_model_path(), tmp / "int8.onnx", calibration_images(data))
         models["int8, flip TTA"] = tmp / "int8.onnx"

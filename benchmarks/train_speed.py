@@ -17,12 +17,12 @@ from pathlib import Path
 
 import torch
 
-from ferkit import cpu
-from ferkit import train as T
-from ferkit.config import DistillConfig, OptimConfig, TrainConfig
-from ferkit.infer import Classifier
-from ferkit.models import ModelConfig, build_model, count_params
-from ferkit.optim import EMA, param_groups
+from ferkit.modelfile.classifier import Classifier
+from ferkit.training import cpu
+from ferkit.training import loop as T
+from ferkit.training.config import DistillConfig, OptimConfig, TrainConfig
+from ferkit.training.networks import ModelConfig, build_model, count_params
+from ferkit.training.optim import EMA, param_groups
 
 
 def images_per_second(cfg: TrainConfig, steps: int) -> float:

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ferkit.data import load_cache
-from ferkit.export import Probabilities, load_run_model
+from ferkit.export.torch_export import Probabilities, load_run_model
 
 SHIFT_PX = 2
 

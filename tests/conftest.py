@@ -9,7 +9,9 @@ import pytest
 
 from ferkit.data import synthetic
 
-SHARED_ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "fer2013" / "archive.zip"
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+EXAMPLES = ROOT / "examples"
+SHARED_ARCHIVE = ROOT.parent / "shared" / "fer2013" / "archive.zip"
 PER_SPLIT = {"Training": 6, "PublicTest": 2, "PrivateTest": 2}  # faces per class
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ferkit.choose import MAX_CANDIDATES, best_subset, check_split
-from ferkit.errors import FerkitError
+from ferkit.core.errors import FerkitError
+from ferkit.export.choose import MAX_CANDIDATES, best_subset, check_split
 
 
 def _onehot(pred: list[int], c: int = 3, p: float = 0.6) -> np.ndarray:

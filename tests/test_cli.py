@@ -65,13 +65,13 @@ def test_import_and_data_commands_work_without_torch(tmp_path, kaggle_zip):
 
 
 def test_shipped_model_classifies_without_torch():
-    from ferkit.infer import shipped_model_path
+    from ferkit.modelfile.shipped import shipped_model_path
 
     if not shipped_model_path().is_file():
         pytest.skip("no shipped model in this checkout")
     code = BLOCK_TORCH + (
         "import numpy as np\n"
-        "from ferkit.infer import Classifier\n"
+        "from ferkit.modelfile.classifier import Classifier\n"
         "p = Classifier().classify(np.full((2, 48, 48), 100, np.uint8))\n"
         "assert p.shape == (2, 7) and 'torch' not in sys.modules\n"
     )

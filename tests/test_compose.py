@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 
 from ferkit.cli import main
-from ferkit.emotions import LABELS
-from ferkit.errors import FerkitError
-from ferkit.infer import Classifier, shipped_model_path
+from ferkit.core.errors import FerkitError
+from ferkit.core.labels import LABELS
+from ferkit.modelfile.classifier import Classifier
+from ferkit.modelfile.shipped import shipped_model_path
 
 onnx = pytest.importorskip("onnx", reason="joining models needs the onnx package (ferkit[train])")
 
-from ferkit.compose import compose  # noqa: E402
+from ferkit.export.compose import compose  # noqa: E402
 
 
 def _tiny(path: Path, seed: int, members: list[str] | None = None, **meta: str) -> Path:
@@ -102,8 +103,8 @@ def test_members_must_share_the_contract_and_bad_files_fail_in_one_line(tmp_path
 def test_cli_chooses_members_quantises_the_fp32_ones_and_records_accuracy(
     tmp_path, kaggle_zip, capsys
 ):
-    from ferkit.choose import best_subset
     from ferkit.data import load_cache
+    from ferkit.export.choose import best_subset
 
     data = tmp_path / "c"
     assert main(["data", "prepare", str(kaggle_zip), "--out", str(data)]) == 0

@@ -13,8 +13,7 @@ from PIL import Image
 
 from ferkit.cli import main
 from ferkit.data import load_cache, synthetic
-from ferkit.infer import Classifier, shipped_model_path
-from ferkit.metrics import (
+from ferkit.evaluation.metrics import (
     accuracy,
     balanced_accuracy,
     confusion_matrix,
@@ -24,6 +23,8 @@ from ferkit.metrics import (
     negative_log_likelihood,
     per_class,
 )
+from ferkit.modelfile.classifier import Classifier
+from ferkit.modelfile.shipped import shipped_model_path
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FIGURES = ("confusion_matrix", "per_class", "reliability", "mistakes")
@@ -135,7 +136,7 @@ def test_a_run_folder_adds_its_training_curves(tmp_path, cache_dir):
 
 def test_comparison_table_and_mcnemar_match_a_recomputation(tmp_path, cache_dir, capsys):
     pytest.importorskip("torch", reason="the second model is an fp32 rebuild (needs torch)")
-    from ferkit.export import export_views
+    from ferkit.export.torch_export import export_views
 
     fp32 = tmp_path / "fp32.onnx"
     export_views("default", fp32, "hflip")  # the int8 default's weights, computed in float

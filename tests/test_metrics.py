@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ferkit.metrics import accuracy, confusion_matrix, per_class
+from ferkit.evaluation.metrics import accuracy, confusion_matrix, per_class
 
 
 def test_confusion_and_per_class_by_hand():

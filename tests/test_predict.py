@@ -16,10 +16,10 @@ from PIL import Image
 
 from ferkit import LABELS, EmotionRecognizer
 from ferkit.cli import main
-from ferkit.detect import Detection, iou, make_detector
-from ferkit.errors import FerkitError
-from ferkit.images import load_image
-from ferkit.recognize import crop_face, eye_angle
+from ferkit.core.errors import FerkitError
+from ferkit.vision.detect import Detection, iou, make_detector
+from ferkit.vision.images import load_image
+from ferkit.vision.recognize import crop_face, eye_angle
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ASTRONAUT = EXAMPLES / "astronaut.jpg"

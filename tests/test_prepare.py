@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from ferkit.cli import main
+from ferkit.core.labels import LABELS, SPLITS
 from ferkit.data import load_cache
 from ferkit.data.prepare import PrepareConfig, carve_validation, prepare
 from ferkit.data.synthetic import draw_face
-from ferkit.emotions import LABELS, SPLITS
 
 
 def _expected_counts(labels, splits) -> dict[str, list[int]]:

@@ -10,7 +10,8 @@ import pytest
 
 from ferkit import EmotionRecognizer
 from ferkit.cli import main
-from ferkit.infer import Classifier, shipped_model_path
+from ferkit.modelfile.classifier import Classifier
+from ferkit.modelfile.shipped import shipped_model_path
 
 pytest.importorskip("onnx", reason="int8 export needs the onnx package (ferkit[train])")
 
@@ -22,7 +23,7 @@ def fp32_default(tmp_path_factory) -> Path:
     """The shipped default (int8) in fp32, its weights dequantised (`ferkit export default
     --tta hflip`): an fp32 model of real weights to quantise."""
     pytest.importorskip("torch", reason="rebuilding a network needs torch (ferkit[train])")
-    from ferkit.export import export_views
+    from ferkit.export.torch_export import export_views
 
     out = tmp_path_factory.mktemp("fp32") / "default-fp32.onnx"
     export_views("default", out, "hflip")
@@ -68,7 +69,7 @@ def test_an_int8_model_is_not_quantised_twice(tmp_path, kaggle_zip, capsys):
 def test_int8_copy_quantises_the_convolutions_and_keeps_softmax_float(tmp_path, fp32_default):
     import onnx
 
-    from ferkit.quantize import quantize
+    from ferkit.export.quantize import quantize
 
     rng = np.random.default_rng(0)
     calib = rng.integers(0, 256, (64, 48, 48), dtype=np.uint8)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ferkit.core.labels import LABELS
 from ferkit.data import load_cache
 from ferkit.data.prepare import PrepareConfig, prepare
-from ferkit.emotions import LABELS
 
 from .conftest import SHARED_ARCHIVE
 

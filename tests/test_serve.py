@@ -16,9 +16,9 @@ pytest.importorskip("fastapi", reason="serving needs ferkit[serve]")
 from fastapi.testclient import TestClient
 
 from ferkit import EmotionRecognizer
+from ferkit.apps.serve import ServeConfig, create_app
 from ferkit.cli import build_parser
-from ferkit.infer import Classifier
-from ferkit.serve import ServeConfig, create_app
+from ferkit.modelfile.classifier import Classifier
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ASTRONAUT = (EXAMPLES / "astronaut.jpg").read_bytes()

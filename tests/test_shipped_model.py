@@ -8,11 +8,11 @@ import re
 import numpy as np
 import pytest
 
-from ferkit.emotions import LABELS
-from ferkit.errors import FerkitError
-from ferkit.infer import (
+from ferkit.core.errors import FerkitError
+from ferkit.core.labels import LABELS
+from ferkit.modelfile.classifier import Classifier
+from ferkit.modelfile.shipped import (
     SHIPPED_MODELS,
-    Classifier,
     recorded_sha256,
     sha256_file,
     shipped_model_path,
@@ -53,7 +53,9 @@ def test_shipped_model_is_intact_small_and_follows_the_contract(name):
 
 
 def test_a_tampered_shipped_model_is_refused(monkeypatch):
-    monkeypatch.setattr("ferkit.infer.recorded_sha256", lambda name="default.onnx": "0" * 64)
+    monkeypatch.setattr(
+        "ferkit.modelfile.classifier.recorded_sha256", lambda name="default.onnx": "0" * 64
+    )
     with pytest.raises(FerkitError, match="does not match the recorded"):
         Classifier()
 

@@ -18,12 +18,12 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training tests need ferkit[train] (torch)")
 
-from ferkit import runs  # noqa: E402
-from ferkit import train as train_mod  # noqa: E402
-from ferkit.config import TrainConfig, apply_overrides  # noqa: E402
 from ferkit.data import synthetic  # noqa: E402
 from ferkit.data.prepare import PrepareConfig, prepare  # noqa: E402
-from ferkit.models import ModelConfig  # noqa: E402
+from ferkit.training import loop as train_mod  # noqa: E402
+from ferkit.training import runs  # noqa: E402
+from ferkit.training.config import TrainConfig, apply_overrides  # noqa: E402
+from ferkit.training.networks import ModelConfig  # noqa: E402
 
 
 def _cache(root: Path, per_class: dict[str, int]) -> Path:
@@ -59,7 +59,7 @@ def plain_run(small_cache, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def teacher_onnx(plain_run) -> str:
-    from ferkit.export import export
+    from ferkit.export.torch_export import export
 
     export(plain_run, plain_run.parent / "teacher.onnx")
     return str(plain_run.parent / "teacher.onnx")
@@ -203,7 +203,7 @@ def test_config_overrides_and_toml(tmp_path):
         'epochs = 7\n[model]\nname = "resnet18"\nwidth = 16\n[optim]\nlr = 0.05\n'
         "[augment]\nerase_area = [0.1, 0.2]\n"
     )
-    from ferkit.config import load_toml
+    from ferkit.training.config import load_toml
 
     cfg = apply_overrides(TrainConfig(), {**load_toml(toml), "model.width": "24", "bf16": "true"})
     assert (cfg.epochs, cfg.model.name, cfg.model.width, cfg.optim.lr, cfg.bf16) == (
@@ -214,19 +214,19 @@ def test_config_overrides_and_toml(tmp_path):
         True,
     )
     assert cfg.augment.erase_area == (0.1, 0.2)
-    from ferkit.errors import FerkitError
+    from ferkit.core.errors import FerkitError
 
     with pytest.raises(FerkitError, match=r"unknown config key 'optim\.lrr'"):
         apply_overrides(cfg, {"optim.lrr": "1"})
     with pytest.raises(FerkitError, match="'many' is not a int"):
         apply_overrides(cfg, {"epochs": "many"})
-    from ferkit.config import from_dict
+    from ferkit.training.config import from_dict
 
     assert from_dict(dataclasses.asdict(cfg)) == cfg  # the round trip through config.json
 
 
 def test_lr_schedule_warms_up_then_decays_to_zero():
-    from ferkit.optim import lr_at
+    from ferkit.training.optim import lr_at
 
     lrs = [lr_at(s, 100, 10, 0.1) for s in range(101)]
     assert lrs[0] == pytest.approx(0.01) and lrs[9] == pytest.approx(0.1)
@@ -236,7 +236,7 @@ def test_lr_schedule_warms_up_then_decays_to_zero():
 
 
 def test_sam_steps_with_the_gradient_at_the_worst_nearby_weights():
-    from ferkit.optim import sam_gradients
+    from ferkit.training.optim import sam_gradients
 
     # L(w) = sum(c * w^2): the gradient at w + rho * g / ||g|| is 2c(w + e), by hand
     w = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5]))
@@ -265,7 +265,7 @@ def test_sam_steps_with_the_gradient_at_the_worst_nearby_weights():
 
 
 def test_augment_is_batched_seeded_and_identity_when_off():
-    from ferkit.augment import AugmentConfig, augment
+    from ferkit.training.augment import AugmentConfig, augment
 
     x = torch.rand(64, 1, 48, 48) * 255
     cfg = AugmentConfig()
@@ -287,8 +287,8 @@ def test_augment_is_batched_seeded_and_identity_when_off():
 
 
 def test_export_contract_parity_and_flip_invariance(easy_cache, tmp_path):
-    from ferkit.export import export
-    from ferkit.infer import Classifier
+    from ferkit.export.torch_export import export
+    from ferkit.modelfile.classifier import Classifier
 
     run = tmp_path / "run"
     train_mod.train(_cfg(easy_cache, run, epochs=1))
@@ -339,7 +339,7 @@ def test_tta_views_rotate_about_the_centre_and_zoom():
     import torch.nn.functional as F
     from torch import nn
 
-    from ferkit.export import Probabilities, _rotation_grid
+    from ferkit.export.torch_export import Probabilities, _rotation_grid
 
     x = torch.arange(48 * 48, dtype=torch.float32).reshape(1, 1, 48, 48)
 
@@ -359,7 +359,7 @@ def test_tta_views_rotate_about_the_centre_and_zoom():
 def test_ensemble_export_averages_its_members(small_cache, tmp_path, capsys):
     """`ferkit export A B --out ens.onnx`: one graph whose output is the members' mean."""
     from ferkit.cli import main
-    from ferkit.infer import Classifier
+    from ferkit.modelfile.classifier import Classifier
 
     for name, seed in (("a", 0), ("b", 1)):
         train_mod.train(_cfg(small_cache, tmp_path / name, epochs=1, seed=seed))
@@ -385,8 +385,8 @@ def test_ensemble_export_averages_its_members(small_cache, tmp_path, capsys):
     assert json.loads(Classifier(mixed).info.metadata["members"]) == ["a", "b"]
 
     # --choose-on: the subset whose mean scores best on PublicTest, by the shared path
-    from ferkit.choose import best_subset
     from ferkit.data import load_cache
+    from ferkit.export.choose import best_subset
 
     x, y = load_cache(small_cache).split("PublicTest")
     probs = [Classifier(tmp_path / f"{n}.onnx").classify(x) for n in "ab"]
@@ -403,8 +403,8 @@ def test_ensemble_export_averages_its_members(small_cache, tmp_path, capsys):
 
 
 def test_distillation_loss_by_hand():
-    from ferkit.config import DistillConfig
-    from ferkit.distill import training_loss
+    from ferkit.training.config import DistillConfig
+    from ferkit.training.distill import training_loss
 
     logits = torch.tensor([[2.0, 0.0, -1.0, 0, 0, 0, 0], [0.0, 1.0, 0.0, 0, 0, 0, 0]])
     y = torch.tensor([0, 1])
@@ -430,8 +430,9 @@ def test_distillation_loss_by_hand():
 def test_distilled_run_uses_and_records_its_teacher(
     small_cache, tmp_path, monkeypatch, plain_run, teacher_onnx
 ):
-    from ferkit.errors import FerkitError
-    from ferkit.infer import Classifier, sha256_file
+    from ferkit.core.errors import FerkitError
+    from ferkit.modelfile.classifier import Classifier
+    from ferkit.modelfile.shipped import sha256_file
 
     cfg = _cfg(small_cache, tmp_path / "student", epochs=1, **{"distill.teacher": teacher_onnx})
     data = train_mod.load_data(cfg, torch.device("cpu"))
@@ -486,7 +487,7 @@ def test_distilled_run_uses_and_records_its_teacher(
 def test_teacher_scores_are_kept_in_the_run_and_read_back(
     small_cache, tmp_path, monkeypatch, teacher_onnx
 ):
-    from ferkit import distill
+    from ferkit.training import distill
 
     scored: list[int] = []
     classify = distill.Classifier.classify
@@ -516,8 +517,8 @@ def test_teacher_scores_are_kept_in_the_run_and_read_back(
 
 def test_saved_teacher_scores_distil_like_the_teacher(small_cache, tmp_path, teacher_onnx):
     from ferkit.cli import main
-    from ferkit.errors import FerkitError
-    from ferkit.infer import Classifier
+    from ferkit.core.errors import FerkitError
+    from ferkit.modelfile.classifier import Classifier
 
     # `ferkit evaluate TEACHER --split Training` writes the scores a run can distil from
     ev = tmp_path / "ev"
@@ -594,10 +595,10 @@ def test_curves_are_redrawn_at_most_every_30_s_and_after_the_last_epoch(
 def test_drop_below_removes_the_images_the_teacher_doubts(
     small_cache, tmp_path, capsys, teacher_onnx
 ):
+    from ferkit.core.errors import FerkitError
     from ferkit.data import load_cache
-    from ferkit.distill import drop_noisy
-    from ferkit.errors import FerkitError
-    from ferkit.infer import Classifier
+    from ferkit.modelfile.classifier import Classifier
+    from ferkit.training.distill import drop_noisy
 
     x = torch.arange(6).view(6, 1, 1, 1)
     y = torch.tensor([0, 1, 2, 0, 1, 2])
@@ -635,11 +636,11 @@ def test_drop_below_removes_the_images_the_teacher_doubts(
 def test_relabel_above_gives_a_confident_teacher_its_class(
     small_cache, tmp_path, capsys, teacher_onnx
 ):
-    from ferkit.config import DistillConfig
+    from ferkit.core.errors import FerkitError
     from ferkit.data import load_cache
-    from ferkit.distill import clean_labels
-    from ferkit.errors import FerkitError
-    from ferkit.infer import Classifier
+    from ferkit.modelfile.classifier import Classifier
+    from ferkit.training.config import DistillConfig
+    from ferkit.training.distill import clean_labels
 
     x = torch.arange(4).view(4, 1, 1, 1)
     y = torch.tensor([0, 1, 2, 3])
@@ -678,8 +679,8 @@ def test_relabel_above_gives_a_confident_teacher_its_class(
 
 
 def test_mixup_blends_images_and_targets_alike():
-    from ferkit.augment import mixup
-    from ferkit.distill import training_loss
+    from ferkit.training.augment import mixup
+    from ferkit.training.distill import training_loss
 
     gen = torch.Generator().manual_seed(0)
     x = torch.arange(4 * 48 * 48, dtype=torch.float32).view(4, 1, 48, 48) % 256
@@ -697,7 +698,7 @@ def test_mixup_blends_images_and_targets_alike():
 
 
 def test_cutmix_pastes_one_box_and_weights_targets_by_area():
-    from ferkit.augment import cutmix
+    from ferkit.training.augment import cutmix
 
     x = torch.arange(8, dtype=torch.float32).view(8, 1, 1, 1).expand(8, 1, 48, 48).clone()
     out, (perm, lam) = cutmix(x, 1.0, torch.Generator().manual_seed(3))
@@ -718,7 +719,7 @@ def test_cutmix_pastes_one_box_and_weights_targets_by_area():
 
 
 def test_cutmix_excludes_mixup(small_cache, tmp_path):
-    from ferkit.errors import FerkitError
+    from ferkit.core.errors import FerkitError
 
     both = _cfg(small_cache, tmp_path / "both", **{"augment.cutmix": 1.0, "augment.mixup": 0.2})
     with pytest.raises(FerkitError, match="exclusive"):
@@ -755,7 +756,7 @@ def test_bf16_trains_in_fp32_with_a_warning_where_the_cpu_emulates_it(
 
 
 def test_native_bf16_on_gpus_and_as_the_cpu_probes_say(monkeypatch):
-    from ferkit import cpu
+    from ferkit.training import cpu
 
     assert cpu.native_bf16(torch.device("cuda"))  # never probes the CPU for a GPU
     for avx512_bf16, amx in itertools.product([False, True], repeat=2):
@@ -771,11 +772,12 @@ def test_init_starts_from_an_exported_models_weights_and_architecture(
     """`--init MODEL.onnx`: the network comes back from the file alone, bit for bit, and a
     run started from it begins at those weights with the file's normalisation."""
     from ferkit.cli import main
-    from ferkit.errors import FerkitError
-    from ferkit.export import export
-    from ferkit.infer import Classifier, sha256_file
-    from ferkit.quantize import quantize
-    from ferkit.warmstart import init_from_onnx
+    from ferkit.core.errors import FerkitError
+    from ferkit.export.quantize import quantize
+    from ferkit.export.torch_export import export
+    from ferkit.modelfile.classifier import Classifier
+    from ferkit.modelfile.shipped import sha256_file
+    from ferkit.training.warmstart import init_from_onnx
 
     faces = (np.random.default_rng(0).random((40, 48, 48)) * 255).astype(np.uint8)
     x = torch.from_numpy(faces).float()[:, None]
@@ -847,9 +849,9 @@ def test_an_exported_network_takes_new_views_without_its_run(
     exported with other views scores as its run folder exported with them does."""
     from ferkit.cli import main
     from ferkit.data.cache import load_cache
-    from ferkit.export import export, export_views
-    from ferkit.infer import Classifier
-    from ferkit.quantize import quantize
+    from ferkit.export.quantize import quantize
+    from ferkit.export.torch_export import export, export_views
+    from ferkit.modelfile.classifier import Classifier
 
     faces = (np.random.default_rng(1).random((24, 48, 48)) * 255).astype(np.uint8)
     from_run, from_file = tmp_path / "run-v8.onnx", tmp_path / "file-v8.onnx"

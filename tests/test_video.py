@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from ferkit import EmotionRecognizer, Face
+from ferkit.apps.video import Tracker
 from ferkit.cli import main
-from ferkit.emotions import LABELS
-from ferkit.video import Tracker
+from ferkit.core.labels import LABELS
 
 ASTRONAUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg"
 FPS, FRAMES, STEP = 10.0, 12, 15  # the head moves 15 px right per frame
@@ -58,7 +58,7 @@ def test_video_frames_match_photo_predictions(video):
     cap = cv2.VideoCapture(str(video))
     _, frame = cap.read()
     (face,) = rec.predict(frame)
-    from ferkit.video import VideoConfig, process_video
+    from ferkit.apps.video import VideoConfig, process_video
 
     table = Path(video).with_name("raw.csv")
     process_video(VideoConfig(str(video), csv=table, smoothing=1.0), rec)

@@ -4,9 +4,8 @@ Importing ferkit is cheap and has no side effects: heavy modules (OpenCV, matplo
 ONNX Runtime, torch) are imported by the functions that need them.
 """
 
-from ferkit.emotions import LABELS, SPLITS
-
-__version__ = "0.1.0"
+from ferkit.core.labels import LABELS, SPLITS
+from ferkit.core.version import __version__
 
 __all__ = ["LABELS", "SPLITS", "EmotionRecognizer", "Face", "__version__"]
 
@@ -15,7 +14,7 @@ def __getattr__(name: str):
     """`from ferkit import EmotionRecognizer` without importing OpenCV and ONNX Runtime at
     `import ferkit` time."""
     if name in ("EmotionRecognizer", "Face"):
-        from ferkit import recognize
+        from ferkit.vision import recognize
 
         return getattr(recognize, name)
     raise AttributeError(f"module 'ferkit' has no attribute {name!r}")

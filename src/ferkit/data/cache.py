@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from ferkit.atomic import atomic_path, write_text
-from ferkit.emotions import LABELS, SPLITS
-from ferkit.errors import FerkitError
+from ferkit.core.atomic import atomic_path, write_text
+from ferkit.core.errors import FerkitError
+from ferkit.core.labels import LABELS, SPLITS
 
 FORMAT_VERSION = 1
 CACHE_FILE = "cache.npz"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ferkit.errors import FerkitError
+from ferkit.core.errors import FerkitError
 
 DATASET = "msambare/fer2013"  # Kaggle's image-folder version of FER-2013
 HOW_TO = (

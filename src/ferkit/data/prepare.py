@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from ferkit.core.errors import FerkitError
+from ferkit.core.labels import LABELS, SPLITS
 from ferkit.data.cache import FORMAT_VERSION, read_manifest, write_cache
 from ferkit.data.sources import IMAGE_SIZE, RawDataset, read_csv, read_folder, read_zip
-from ferkit.emotions import LABELS, SPLITS
-from ferkit.errors import FerkitError
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from ferkit.emotions import LABELS, SPLITS, label_index
-from ferkit.errors import FerkitError
+from ferkit.core.errors import FerkitError
+from ferkit.core.labels import LABELS, SPLITS, label_index
 
 IMAGE_SIZE = 48  # pixels per side of a FER-2013 face
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm"})

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.emotions import LABELS, SPLITS
+from ferkit.core.labels import LABELS, SPLITS
 
 SIZE = 48
 

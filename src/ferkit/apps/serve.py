@@ -1,0 +1,218 @@
+"""`ferkit serve`: the REST API and the web page, on the shared inference path.
+
+    POST /v1/predict          one image (multipart field `file`); `?annotate=true` adds a PNG
+    POST /v1/predict/batch    several images (field `files`), one result each, in order
+    GET  /v1/model            labels, input size, version, SHA-256, recorded accuracy
+    GET  /healthz             liveness
+    GET  /                    the web page (plain HTML/CSS/JS from ferkit/apps/web, no CDN)
+
+Faces come back exactly as `ferkit predict` writes them. Decoding, detection and
+classification run in Starlette's thread pool, off the event loop; the ONNX Runtime
+session is shared (its `run` is thread-safe) and each worker thread gets its own detector.
+Errors are JSON `{"detail": "..."}` with the status that says what went wrong.
+"""
+
+import base64
+import io
+import threading
+from dataclasses import dataclass
+from importlib import resources
+from typing import Annotated, Any
+
+import numpy as np
+
+from ferkit.core.errors import FerkitError
+from ferkit.core.version import __version__
+from ferkit.vision.detect import DEFAULT_MIN_FACE, Detection, make_detector
+from ferkit.vision.images import decode
+from ferkit.vision.recognize import EmotionRecognizer
+
+MB = 1 << 20
+WEB = ("index.html", "app.js", "style.css")
+MEDIA_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    model: str | None = None  # ONNX file; None: the shipped model
+    detector: str = "dlib"
+    min_face: int = DEFAULT_MIN_FACE
+    max_upload_mb: float = 10.0  # per file
+    max_pixels: int = 40_000_000  # decompression-bomb guard (a 40 MP photo is fine)
+    max_batch: int = 32  # files per batch request
+
+
+class ThreadLocalDetector:
+    """One detector per thread: dlib's and OpenCV's detectors keep scratch buffers, so
+    sharing one instance across the thread pool is not safe."""
+
+    def __init__(self, spec: str, min_face: int) -> None:
+        self.spec, self.min_face = spec, min_face
+        first = make_detector(spec, min_face)  # fail at start-up, not on the first request
+        self.name, self.margin = first.name, first.margin
+        self._local = threading.local()
+        self._local.detector = first
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        det = getattr(self._local, "detector", None)
+        if det is None:
+            det = self._local.detector = make_detector(self.spec, self.min_face)
+        return det.detect(image)
+
+
+class BadImage(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def check_pixels(data: bytes, name: str, max_pixels: int) -> None:
+    """Refuse images whose header declares more than `max_pixels`, before decoding them."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            w, h = img.size
+    except Exception:
+        return  # not an image: `decode` says so precisely
+    if w * h > max_pixels:
+        raise BadImage(413, f"{name}: {w}x{h} is over the limit of {max_pixels:,} pixels")
+
+
+def analyse(rec: EmotionRecognizer, cfg: ServeConfig, data: bytes, name: str, annotate: bool):
+    """Decode, detect, classify: the CPU-bound part of a request (runs in the thread pool).
+    The upload limit is enforced while reading (`read_limited`), before this runs."""
+    check_pixels(data, name, cfg.max_pixels)
+    try:
+        image = decode(data, name)
+    except FerkitError as exc:
+        status = 415 if str(exc).endswith(("not an image", "empty file")) else 422
+        raise BadImage(status, str(exc)) from None
+    faces = rec.predict_image(image)
+    h, w = image.shape[:2]
+    result: dict[str, Any] = {
+        "file": name,
+        "image": {"width": w, "height": h},
+        "faces": [{"face": i, **f.to_dict()} for i, f in enumerate(faces)],
+    }
+    if not faces:
+        result["message"] = "no face found"
+    if annotate:
+        import cv2
+
+        from ferkit.vision.draw import draw_faces
+
+        _, png = cv2.imencode(".png", draw_faces(image, faces))
+        result["annotated_png_base64"] = base64.b64encode(png.tobytes()).decode()
+    return result
+
+
+def model_info(rec: EmotionRecognizer) -> dict[str, Any]:
+    info = rec.classifier.info
+    meta = info.metadata
+    return {
+        "labels": list(info.labels),
+        "input_size": list(info.input_size),
+        "tta": info.tta,
+        "ferkit_version": __version__,
+        "model_ferkit_version": meta.get("ferkit_version"),
+        "file": info.path.name,
+        "sha256": info.sha256,
+        "accuracy": {
+            k.removeprefix("accuracy_"): float(v)
+            for k, v in meta.items()
+            if k.startswith("accuracy_")
+        },
+        "training": meta.get("training"),
+        "detector": rec.detector.name,
+    }
+
+
+def create_app(cfg: ServeConfig | None = None):
+    """The FastAPI application (needs `ferkit[serve]`)."""
+    try:
+        from fastapi import FastAPI, File, Request, UploadFile
+        from fastapi.responses import JSONResponse, Response
+        from starlette.concurrency import run_in_threadpool
+    except ImportError:
+        raise FerkitError("serving needs FastAPI: pip install 'ferkit[serve]'") from None
+
+    cfg = cfg or ServeConfig()
+    rec = EmotionRecognizer(model=cfg.model, detector=ThreadLocalDetector(cfg.detector,
+                            cfg.min_face))  # fmt: skip
+    info = model_info(rec)
+    app = FastAPI(
+        title="ferkit",
+        version=__version__,
+        description="Facial emotion recognition: faces, boxes and the probabilities of "
+        "seven emotions (FER-2013 order) for uploaded photos.",
+    )
+
+    @app.exception_handler(BadImage)
+    async def bad_image(_: Request, exc: BadImage) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
+    async def read_limited(upload: UploadFile) -> bytes:
+        """Read at most the limit + 1 byte, so a huge upload is refused without buffering it."""
+        limit = int(cfg.max_upload_mb * MB)
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
+            raise BadImage(413, f"{upload.filename}: over the upload limit of "
+                                f"{cfg.max_upload_mb:g} MB")  # fmt: skip
+        return data
+
+    @app.post("/v1/predict", summary="Faces and emotions in one image")
+    async def predict(file: Annotated[UploadFile, File()], annotate: bool = False) -> dict:
+        data = await read_limited(file)
+        name = file.filename or "upload"
+        return await run_in_threadpool(analyse, rec, cfg, data, name, annotate)
+
+    @app.post("/v1/predict/batch", summary="Faces and emotions in several images, in order")
+    async def predict_batch(
+        files: Annotated[list[UploadFile], File()], annotate: bool = False
+    ) -> dict:
+        if len(files) > cfg.max_batch:
+            raise BadImage(413, f"{len(files)} files: at most {cfg.max_batch} per request")
+        results = []
+        for upload in files:
+            name = upload.filename or "upload"
+            try:
+                data = await read_limited(upload)
+                results.append(await run_in_threadpool(analyse, rec, cfg, data, name, annotate))
+            except BadImage as exc:  # one bad file does not sink the others
+                results.append({"file": name, "error": {"status": exc.status,
+                                                        "detail": exc.detail}})  # fmt: skip
+        return {"results": results}
+
+    @app.get("/v1/model", summary="The model's metadata")
+    async def model() -> dict:
+        return info
+
+    @app.get("/healthz", summary="Liveness")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    def static(name: str) -> Response:
+        body = (resources.files("ferkit.apps") / "web" / name).read_bytes()
+        suffix = name[name.rindex(".") :]
+        return Response(body, media_type=MEDIA_TYPES[suffix])
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> Response:
+        return static("index.html")
+
+    @app.get("/static/{name}", include_in_schema=False)
+    async def assets(name: str) -> Response:
+        if name not in WEB:
+            return JSONResponse({"detail": "not found"}, status_code=404)
+        return static(name)
+
+    return app
+
+
+def serve(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
+    try:
+        import uvicorn
+    except ImportError:
+        raise FerkitError("serving needs uvicorn: pip install 'ferkit[serve]'") from None
+    uvicorn.run(create_app(cfg), host=host, port=port, log_level="info")

@@ -1,0 +1,243 @@
+"""`ferkit video`: emotions of the faces in a video file or a webcam stream.
+
+Each frame goes through the same `EmotionRecognizer.predict_image` as photos. Faces are
+tracked across frames by box overlap (greedy IoU matching), and each track's
+probabilities are smoothed with an exponential moving average so labels do not flicker.
+Outputs: an annotated video at the source frame rate, a per-frame CSV, and timeline.png.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.core.atomic import atomic_path
+from ferkit.core.errors import FerkitError
+from ferkit.core.labels import LABELS
+from ferkit.vision.detect import iou
+from ferkit.vision.recognize import EmotionRecognizer, Face
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    source: str  # a file path, or a camera index as a string with camera=True
+    out: Path | None = None  # annotated .mp4
+    csv: Path | None = None  # per-frame rows
+    timeline: Path | None = None  # emotion_timeline png
+    camera: bool = False
+    smoothing: float = 0.5  # EMA weight of the newest frame (1 = no smoothing)
+    iou_match: float = 0.3  # a face continues a track if their boxes overlap this much
+    max_missed: int = 10  # frames a track survives without a matching face
+
+
+@dataclass
+class Track:
+    id: int
+    box: tuple[int, int, int, int]
+    probs: np.ndarray  # smoothed, LABELS order
+    missed: int = 0
+
+
+@dataclass
+class Tracker:
+    """Greedy IoU tracker with per-track EMA smoothing of the probabilities."""
+
+    smoothing: float = 0.5
+    iou_match: float = 0.3
+    max_missed: int = 10
+    tracks: list[Track] = field(default_factory=list)
+    next_id: int = 0
+
+    def update(self, faces: list[Face]) -> list[tuple[int, Face]]:
+        """(track id, face with smoothed probs and label) for each face of this frame."""
+        pairs = sorted(
+            ((iou(t.box, f.box), ti, fi) for ti, t in enumerate(self.tracks) for fi, f in
+             enumerate(faces)),
+            reverse=True,
+        )  # fmt: skip
+        assigned: dict[int, int] = {}  # face index -> track index
+        used: set[int] = set()
+        for overlap, ti, fi in pairs:
+            if overlap < self.iou_match:
+                break
+            if ti not in used and fi not in assigned:
+                assigned[fi] = ti
+                used.add(ti)
+        out = []
+        for fi, face in enumerate(faces):
+            p = np.array([face.probs[k] for k in LABELS])
+            if fi in assigned:
+                track = self.tracks[assigned[fi]]
+                track.probs = self.smoothing * p + (1 - self.smoothing) * track.probs
+                track.box, track.missed = face.box, 0
+            else:
+                track = Track(self.next_id, face.box, p)
+                self.tracks.append(track)
+                self.next_id += 1
+                used.add(len(self.tracks) - 1)
+            top = int(np.argmax(track.probs))
+            smoothed = dict(zip(LABELS, map(float, track.probs), strict=True))
+            out.append(
+                (track.id, replace(face, probs=smoothed, label=LABELS[top],
+                                   confidence=float(track.probs[top])))
+            )  # fmt: skip
+        for ti, track in enumerate(self.tracks):
+            if ti not in used:
+                track.missed += 1
+        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        return out
+
+
+def _has_display() -> bool:
+    if os.name == "nt" or os.uname().sysname == "Darwin":
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def open_capture(cfg: VideoConfig):
+    import cv2
+
+    if cfg.camera:
+        if not _has_display():
+            raise FerkitError(
+                "webcam mode shows a live window, but there is no display (DISPLAY is unset); "
+                "record a file and run `ferkit video FILE` instead"
+            )
+        try:
+            cv2.namedWindow("ferkit (q to quit)")
+        except cv2.error:
+            raise FerkitError(
+                "webcam mode needs an OpenCV build with windows; this one is headless "
+                "(pip install 'opencv-python<5' alongside ferkit)"
+            ) from None
+        cap = cv2.VideoCapture(int(cfg.source))
+        if not cap.isOpened():
+            raise FerkitError(f"camera {cfg.source}: cannot open it")
+        return cap
+    path = Path(cfg.source)
+    if not path.is_file():
+        raise FerkitError(f"{path}: no such video file")
+    cap = cv2.VideoCapture(str(path))
+    ok, _ = cap.read() if cap.isOpened() else (False, None)
+    if not ok:
+        raise FerkitError(f"{path}: not a readable video")
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+    return cap
+
+
+def frames(cap) -> Iterator[np.ndarray]:
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            return
+        yield frame
+
+
+class _VideoFile:
+    """An mp4 written to a hidden temporary name and renamed into place when complete
+    (OpenCV picks the container from the suffix, so `atomic_path`'s .tmp will not do)."""
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int]) -> None:
+        import cv2
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.tmp = path, path.with_name(f".{path.stem}.partial{path.suffix}")
+        self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        if not self.writer.isOpened():
+            raise FerkitError(f"{path}: OpenCV cannot write an mp4 here")
+
+    def write(self, frame: np.ndarray) -> None:
+        self.writer.write(frame)
+
+    def close(self, ok: bool) -> None:
+        self.writer.release()
+        if ok:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+@dataclass
+class VideoSummary:
+    frames: int = 0
+    faces: int = 0
+    tracks: int = 0
+    fps_source: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+def process_video(
+    cfg: VideoConfig,
+    rec: EmotionRecognizer,
+    on_frame: Callable[[int, int], None] = lambda i, total: None,
+) -> VideoSummary:
+    """Run the whole video; writes cfg.out, cfg.csv and cfg.timeline (each atomically)."""
+    import time
+
+    import cv2
+
+    from ferkit.evaluation.plots import emotion_timeline
+    from ferkit.vision.draw import draw_faces
+
+    cap = open_capture(cfg)
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0  # some webcams and containers report 0
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if not cfg.camera else 0
+    tracker = Tracker(cfg.smoothing, cfg.iou_match, cfg.max_missed)
+    rows = io.StringIO()
+    table = csv.writer(rows, lineterminator="\n")
+    table.writerow(["frame", "time_s", "face_id", "x", "y", "width", "height", "label", *LABELS])
+    times: dict[int, list[float]] = {}
+    probs: dict[int, list[list[float]]] = {}
+    summary = VideoSummary(fps_source=fps)
+    writer: _VideoFile | None = None
+    ok = False
+    start = time.perf_counter()
+    try:
+        for i, frame in enumerate(frames(cap)):
+            t = i / fps
+            tracked = tracker.update(rec.predict_image(frame))
+            for fid, face in tracked:
+                p = [face.probs[k] for k in LABELS]
+                table.writerow([i, f"{t:.3f}", fid, *face.box, face.label,
+                                *(f"{v:.5f}" for v in p)])  # fmt: skip
+                times.setdefault(fid, []).append(t)
+                probs.setdefault(fid, []).append(p)
+            summary.frames, summary.faces = i + 1, summary.faces + len(tracked)
+            if cfg.out or cfg.camera:
+                drawn = draw_faces(frame, [f for _, f in tracked])
+                if cfg.out:
+                    if writer is None:
+                        writer = _VideoFile(cfg.out, fps, (frame.shape[1], frame.shape[0]))
+                    writer.write(drawn)
+                if cfg.camera:
+                    cv2.imshow("ferkit (q to quit)", drawn)
+                    if cv2.waitKey(1) & 0xFF == ord("q"):
+                        break
+            summary.seconds = time.perf_counter() - start
+            on_frame(i + 1, total)
+        ok = summary.frames > 0
+    finally:
+        cap.release()
+        if writer is not None:
+            writer.close(ok)
+        if cfg.camera:
+            cv2.destroyAllWindows()
+    if not ok:
+        raise FerkitError(f"{cfg.source}: no frames could be read")
+    summary.tracks = tracker.next_id
+    if cfg.csv:
+        with atomic_path(cfg.csv) as tmp:
+            tmp.write_text(rows.getvalue(), encoding="utf-8")
+    if cfg.timeline:
+        emotion_timeline(times, probs, cfg.timeline)
+    return summary

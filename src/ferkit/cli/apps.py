@@ -1,0 +1,219 @@
+"""`ferkit predict`, `ferkit video` and `ferkit demo`: the commands on the inference path."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ferkit.core.console import console as _console
+from ferkit.core.errors import FerkitError
+from ferkit.vision.detect import DEFAULT_MIN_FACE  # cheap: OpenCV and dlib load on first use
+
+
+def _recognizer(args: argparse.Namespace):
+    from ferkit.vision.recognize import EmotionRecognizer
+
+    return EmotionRecognizer(
+        model=args.model,
+        detector=args.detector,
+        min_face=args.min_face,
+        margin=args.margin,
+        align=args.align,
+    )
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ferkit.apps.predict import PredictConfig, predict_files
+    from ferkit.vision.images import find_images
+
+    paths = find_images(args.inputs)
+    if not paths:
+        raise FerkitError("no image files found in " + " ".join(args.inputs))
+    cfg = PredictConfig(
+        inputs=tuple(paths),
+        out=Path(args.out) if args.out else None,
+        format=args.format,
+        detect=not args.no_detect,
+    )
+    rec = _recognizer(args)
+    if cfg.detect:
+        rec.detector  # noqa: B018 -- fail on a missing detector before the batch starts
+    err = _console(stderr=True)
+    columns = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True, disable=len(paths) < 2) as bar:
+        task = bar.add_task("files", total=len(paths))
+
+        def on_file(path: Path, problem: str | None) -> None:
+            if problem:
+                bar.console.print(problem, style="yellow", markup=False)
+            bar.advance(task)
+
+        summary = predict_files(cfg, rec, sys.stdout, on_file)
+    err.print(summary.line())
+    if cfg.out:
+        suffix = "jsonl" if cfg.format == "json" else "csv"
+        err.print(f"wrote {cfg.out / ('predictions.' + suffix)} and annotated images in {cfg.out}")
+    return 1 if summary.errors else 0
+
+
+def cmd_video(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ferkit.apps.video import VideoConfig, process_video
+
+    if (args.input is None) == (args.camera is None):
+        raise FerkitError("give a video file or --camera N, not both")
+    out = Path(args.out) if args.out else None
+    if out and out.suffix.lower() != ".mp4":
+        raise FerkitError(f"{out}: the annotated video is written as .mp4")
+    timeline = Path(args.timeline) if args.timeline else None
+    if timeline is None and (out or args.csv):
+        timeline = (out or Path(args.csv)).with_name("timeline.png")
+    cfg = VideoConfig(
+        source=str(args.camera) if args.camera is not None else args.input,
+        out=out,
+        csv=Path(args.csv) if args.csv else None,
+        timeline=timeline,
+        camera=args.camera is not None,
+        smoothing=args.smoothing,
+    )
+    rec = _recognizer(args)
+    rec.detector  # noqa: B018 -- fail on a missing detector before reading frames
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=_console(stderr=True), transient=True) as bar:
+        task = bar.add_task("video", total=None)
+
+        def on_frame(i: int, total: int) -> None:
+            fps = i / max(1e-9, time.perf_counter() - started)
+            bar.update(task, completed=i, total=total or None, description=f"{fps:.1f} fps")
+
+        started = time.perf_counter()
+        s = process_video(cfg, rec, on_frame)
+    err = _console(stderr=True)
+    err.print(
+        f"{s.frames} frames ({s.frames / s.fps_source:.1f} s at {s.fps_source:.1f} fps), "
+        f"{s.faces} face detections in {s.tracks} tracks; processed at {s.fps:.1f} fps"
+    )
+    for label, path in (("video", cfg.out), ("per-frame CSV", cfg.csv), ("timeline", timeline)):
+        if path:
+            err.print(f"wrote {label} {path}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ferkit.apps.serve import ServeConfig, serve
+
+    cfg = ServeConfig(
+        model=args.model,
+        detector=args.detector,
+        min_face=args.min_face,
+        max_upload_mb=args.max_upload_mb,
+    )
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: listening on {args.host}, reachable from other machines", file=sys.stderr)
+    serve(cfg, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """`ferkit predict` with the shipped model on the bundled sample photos."""
+    images = Path(args.images)
+    if not images.is_dir():
+        raise FerkitError(f"{images}: sample photos not found; run from a ferkit checkout")
+    ns = argparse.Namespace(
+        inputs=[str(images)],
+        out=args.out,
+        format="json",
+        no_detect=False,
+        model=None,
+        detector="dlib",
+        min_face=DEFAULT_MIN_FACE,
+        margin=None,
+        align=True,
+    )
+    code = cmd_predict(ns)
+    print(f"annotated photos and predictions.jsonl are in {args.out}/")
+    return code
+
+
+MODEL_HELP = (
+    "a shipped model, default (small, fast) or accurate (an ensemble, slower), "
+    "or an ONNX model file (default: default)"
+)
+
+
+def _add_recognizer_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help=MODEL_HELP)
+    p.add_argument(
+        "--detector", default="dlib", help="face detector: dlib (default), haar or yunet:FILE.onnx"
+    )
+    p.add_argument(
+        "--min-face",
+        type=int,
+        default=DEFAULT_MIN_FACE,
+        metavar="PX",
+        help=f"smallest face side to find, pixels (default {DEFAULT_MIN_FACE}; smaller is slower)",
+    )
+    p.add_argument(
+        "--margin",
+        type=float,
+        help="enlarge each face box by this share of its side before cropping "
+        "(default: the detector's measured margin, dlib 0.2, haar 0)",
+    )
+    p.add_argument(
+        "--no-align",
+        dest="align",
+        action="store_false",
+        help="do not rotate faces to level the eyes (dlib and yunet give eye positions)",
+    )
+
+
+def add_predict_commands(sub) -> None:
+    """Register predict, video and demo on the top-level subparsers."""
+    p = sub.add_parser("predict", help="emotions of the faces in image files")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
+    p.add_argument("--out", help="folder for predictions and annotated images (default: stdout)")
+    p.add_argument(
+        "--format", choices=["json", "csv"], default="json", help="rows: JSON Lines or CSV"
+    )
+    p.add_argument(
+        "--no-detect", action="store_true", help="each image is one already-cropped face"
+    )
+    _add_recognizer_options(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("video", help="emotions over time in a video file or webcam stream")
+    p.add_argument("input", nargs="?", help="a video file (anything OpenCV/FFmpeg reads)")
+    p.add_argument("--camera", type=int, metavar="N", help="webcam index (needs a display)")
+    p.add_argument("--out", help="annotated video to write (.mp4, source frame rate)")
+    p.add_argument("--csv", help="per-frame CSV: frame, time, face id, box, probabilities")
+    p.add_argument("--timeline", help="timeline plot (default: timeline.png beside --out/--csv)")
+    p.add_argument(
+        "--smoothing",
+        type=float,
+        default=0.5,
+        help="weight of the newest frame in each face's running average (1: none)",
+    )
+    _add_recognizer_options(p)
+    p.set_defaults(func=cmd_video)
+
+    p = sub.add_parser("serve", help="web page and REST API (needs ferkit[serve])")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--model", help=MODEL_HELP)
+    p.add_argument("--detector", default="dlib", help="dlib (default), haar or yunet:FILE.onnx")
+    p.add_argument("--min-face", type=int, default=DEFAULT_MIN_FACE, metavar="PX")
+    p.add_argument(
+        "--max-upload-mb", type=float, default=10.0, help="largest accepted file, MB (default 10)"
+    )
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="predict on the bundled sample photos with the shipped model")
+    p.add_argument("--images", default="examples", help="folder of sample photos")
+    p.add_argument("--out", default="demo_out", help="output directory")
+    p.set_defaults(func=cmd_demo)

@@ -1,0 +1,75 @@
+"""`ferkit evaluate`: metrics, figures and a report for models on a prepared split."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from ferkit.core.console import console as _console
+from ferkit.core.extras import has_torch
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from ferkit.evaluation.evaluate import EvalConfig, run_evaluation
+    from ferkit.evaluation.report import (
+        COMPARISON_HEADER,
+        MCNEMAR_HEADER,
+        comparison_rows,
+        headline_rows,
+    )
+
+    cfg = EvalConfig(
+        data=Path(args.data), split=args.split, out=Path(args.out) if args.out else None
+    )
+    specs = args.models or [None]
+    with tempfile.TemporaryDirectory() as tmp:
+        exported = {}
+        if has_torch():  # run folders without model.onnx inside are exported first
+            from ferkit.export.pipeline import export_run_folders
+
+            exported = export_run_folders(specs, Path(tmp))
+        evals, comparison = run_evaluation(specs, cfg, exported)
+    out = _console()
+    if comparison is None:
+        (e,) = evals
+        table = Table(title=f"{e.name} on {cfg.split} ({e.metrics['n']:,} faces)")
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        for label, value in headline_rows(e.metrics):
+            table.add_row(label, value)
+        out.print(table)
+    else:
+        rows, tests = comparison_rows(comparison)
+        n = evals[0].metrics["n"]
+        for title, header, body in (
+            (f"{len(evals)} models on {cfg.split} ({n:,} faces)", COMPARISON_HEADER, rows),
+            ("McNemar's exact test (paired, two-sided)", MCNEMAR_HEADER, tests),
+        ):
+            table = Table(title=title)
+            for i, col in enumerate(header):
+                table.add_column(col, justify="left" if i == 0 or col == "B" else "right")
+            for row in body:
+                table.add_row(*row)
+            out.print(table)
+    if cfg.out:
+        out.print(f"wrote metrics.json, figures, report.html and report.md under {cfg.out}")
+    return 0
+
+
+def add_evaluate_command(sub) -> None:
+    """Register `ferkit evaluate` on the top-level subparsers."""
+    p = sub.add_parser("evaluate", help="metrics, figures and a report for ONNX models")
+    p.add_argument(
+        "models",
+        nargs="*",
+        metavar="MODEL",
+        help="shipped model names (default, accurate), ONNX files or run folders "
+        "(default: default); two or more: compared",
+    )
+    p.add_argument("--data", required=True, help="directory written by `ferkit data prepare`")
+    p.add_argument("--split", default="PrivateTest", help="Training, PublicTest or PrivateTest")
+    p.add_argument("--out", help="folder for metrics.json, figures and report.html/.md")
+    p.set_defaults(func=cmd_evaluate)

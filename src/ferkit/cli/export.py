@@ -1,0 +1,60 @@
+"""`ferkit export`: run folders and model files to one ONNX file (`ferkit.export.pipeline`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ferkit.modelfile.metadata import TTA_MODES
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ferkit.export.pipeline import ExportConfig, run_export
+
+    cfg = ExportConfig(
+        sources=tuple(args.runs),
+        out=Path(args.out),
+        tta=args.tta,
+        choose_on=args.choose_on,
+        int8=args.int8,
+        data=Path(args.data) if args.data else None,
+        calib_images=args.calib_images,
+    )
+    print("\n".join(run_export(cfg)))
+    return 0
+
+
+def add_export_command(sub) -> None:
+    """Register `ferkit export` on the top-level subparsers."""
+    p = sub.add_parser("export", help="export a run's best EMA model to ONNX (optionally int8)")
+    p.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="run folders written by `ferkit train` and/or exported models (.onnx files, "
+        "'default', 'accurate'); several: one graph averaging every network in them; one "
+        ".onnx alone: quantised with --int8 and/or given new views with --tta",
+    )
+    p.add_argument("--out", required=True, help="the .onnx file to write")
+    p.add_argument(
+        "--tta",
+        choices=TTA_MODES,
+        help="test-time views averaged inside the graph: none, hflip (default for run folders: "
+        "the image and its mirror) or views8 (+ a zoom and two rotations, each mirrored; 4x "
+        "slower); with one model file alone, that network exported again (fp32) with these views",
+    )
+    p.add_argument(
+        "--choose-on",
+        metavar="SPLIT",
+        help="export the subset of the runs whose mean scores best on SPLIT (PublicTest)",
+    )
+    p.add_argument(
+        "--int8", action="store_true", help="static int8 quantisation (ONNX Runtime), ~3x faster"
+    )
+    p.add_argument(
+        "--data",
+        help="prepared cache: int8 calibration images, and where an ensemble's accuracy is "
+        "measured (default: the first run's data)",
+    )
+    p.add_argument("--calib-images", type=int, default=1024, help="Training images to calibrate on")
+    p.set_defaults(func=cmd_export)

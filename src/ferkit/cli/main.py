@@ -1,0 +1,49 @@
+"""The `ferkit` command line. Every subcommand turns a FerkitError into one line and exit 2.
+
+The parser lives here; each command group in its own module: `data`, `train`, `export`,
+`evaluate`, and `apps` (predict, video, serve, demo)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ferkit.cli.apps import add_predict_commands
+from ferkit.cli.data import add_data_commands
+from ferkit.cli.evaluate import add_evaluate_command
+from ferkit.cli.export import add_export_command
+from ferkit.cli.train import add_train_command
+from ferkit.core.errors import FerkitError
+from ferkit.core.version import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ferkit", description="Facial emotion recognition (FER-2013)."
+    )
+    parser.add_argument("--version", action="version", version=f"ferkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    add_data_commands(sub)
+    add_train_command(sub)
+    add_export_command(sub)
+    add_evaluate_command(sub)
+    add_predict_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FerkitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,2 @@
+"""Measuring models: metrics, McNemar tests, figures and the HTML/Markdown report of
+`ferkit evaluate`. No torch."""

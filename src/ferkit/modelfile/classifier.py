@@ -1,0 +1,120 @@
+"""The one inference path (ONNX Runtime, no torch) shared by evaluate, predict, video, serve.
+
+`Classifier` loads an ONNX model that follows ferkit's contract (`ferkit.modelfile.metadata`) and
+reads its preprocessing from the model's metadata: labels and input size. Faces go in as
+uint8 grayscale crops of any size; resizing to the model's input happens here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferkit.core.errors import FerkitError
+from ferkit.modelfile.shipped import recorded_sha256, resolve_model, sha256_file
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the model file says about itself."""
+
+    path: Path
+    sha256: str
+    labels: tuple[str, ...]
+    input_size: tuple[int, int]  # (H, W) pixels
+    tta: str
+    metadata: dict[str, str]
+
+
+class Classifier:
+    """Emotion probabilities for face crops, from an ONNX model on ONNX Runtime."""
+
+    def __init__(self, model: str | Path | None = None, threads: int = 0) -> None:
+        """`model`: an ONNX file, or a shipped model's name (None: "default")."""
+        import onnxruntime as ort
+
+        path, shipped = resolve_model(model)
+        if not path.is_file():
+            raise FerkitError(f"{path}: no such model file")
+        digest = sha256_file(path)
+        if shipped and (expected := recorded_sha256(shipped)) and digest != expected:
+            raise FerkitError(
+                f"{path}: SHA-256 {digest[:12]} does not match the recorded "
+                f"{expected[:12]}; reinstall ferkit"
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+            raise FerkitError(
+                f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0]})"
+            ) from None
+        self.info = _read_contract(self.session, path, digest)
+
+    @cached_property
+    def labels(self) -> tuple[str, ...]:
+        return self.info.labels
+
+    def preprocess(self, faces: np.ndarray | list[np.ndarray]) -> np.ndarray:
+        """uint8 grayscale crops (one array [N, H, W] or a list of any sizes) -> float32
+        [N, 1, H, W] at the model's input size, 0..255 (the graph normalises)."""
+        import cv2
+
+        h, w = self.info.input_size
+        if isinstance(faces, np.ndarray) and faces.ndim == 4 and faces.shape[1] == 1:
+            faces = faces[:, 0]
+        out = np.empty((len(faces), 1, h, w), np.float32)
+        for i, face in enumerate(faces):
+            if face.ndim == 3:  # BGR crop
+                face = cv2.cvtColor(face, cv2.COLOR_BGR2GRAY)
+            if face.shape != (h, w):
+                face = cv2.resize(face, (w, h), interpolation=cv2.INTER_AREA)
+            out[i, 0] = face
+        return out
+
+    def classify(self, faces: np.ndarray | list[np.ndarray], batch: int = 256) -> np.ndarray:
+        """Probabilities [N, len(labels)] for already-cropped faces, in batches."""
+        if len(faces) == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
+        return self.classify_float(self.preprocess(faces), batch)
+
+    def classify_float(self, x: np.ndarray, batch: int = 256) -> np.ndarray:
+        """Probabilities for input already at the model's size: float32 [N, 1, H, W], 0..255
+        (augmented training batches for online distillation, or `preprocess`'s output)."""
+        parts = [
+            self.session.run(["probs"], {"image": x[i : i + batch]})[0]
+            for i in range(0, len(x), batch)
+        ]
+        return np.concatenate(parts)
+
+
+def _read_contract(session: Any, path: Path, digest: str) -> ModelInfo:
+    """Check the input/output contract and parse the metadata, or fail in one line."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if [i.name for i in inputs] != ["image"] or "probs" not in [o.name for o in outputs]:
+        raise FerkitError(f"{path}: not a ferkit model (needs input 'image' and output 'probs')")
+    meta = dict(session.get_modelmeta().custom_metadata_map)
+    try:
+        labels = tuple(json.loads(meta["labels"]))
+        h, w = json.loads(meta["input_size"])
+    except (KeyError, ValueError, TypeError):
+        raise FerkitError(f"{path}: metadata lacks valid 'labels' and 'input_size'") from None
+    shape = inputs[0].shape
+    if len(shape) != 4 or shape[1] != 1:
+        raise FerkitError(f"{path}: input 'image' must be [N, 1, H, W], is {shape}")
+    return ModelInfo(
+        path=path,
+        sha256=digest,
+        labels=labels,
+        input_size=(int(h), int(w)),
+        tta=meta.get("tta", "none"),
+        metadata=meta,
+    )

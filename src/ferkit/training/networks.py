@@ -1,0 +1,140 @@
+"""CNNs for 48x48 faces, from a small registry: `build_model(ModelConfig(name="vgg-s"))`.
+
+Every model takes raw grayscale pixels (0..255, shape [N, 1, H, W]) and normalises them
+itself with the mean and std stored in its config, so an exported graph carries its own
+preprocessing and no caller duplicates the constants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ferkit.core.labels import LABELS
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a model; stored in every checkpoint so the file rebuilds the model."""
+
+    name: str = "vgg-s"  # registry key, see MODELS
+    width: int = 32  # channels of the first stage; each later stage doubles it
+    dropout: float = 0.3  # before the classifier
+    num_classes: int = len(LABELS)
+    input_size: int = 48  # pixels per side
+    mean: float = 128.0  # of training pixels, 0..255 scale
+    std: float = 64.0
+
+
+class Normalize(nn.Module):
+    """(x - mean) / std with constants kept as buffers (they travel into ONNX)."""
+
+    def __init__(self, mean: float, std: float) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(float(mean)))
+        self.register_buffer("inv_std", torch.tensor(1.0 / float(std)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) * self.inv_std
+
+
+def conv_bn(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class VGG(nn.Module):
+    """Four stages of two 3x3 conv-BN-ReLU, max-pooled between stages (48->24->12->6),
+    global average pooling, dropout and one linear layer. Width 32: 1.2 M parameters."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        w = cfg.width
+        chans = [1, w, 2 * w, 4 * w, 8 * w]
+        layers: list[nn.Module] = [Normalize(cfg.mean, cfg.std)]
+        for i in range(4):
+            if i > 0:
+                layers.append(nn.MaxPool2d(2))
+            layers += [conv_bn(chans[i], chans[i + 1]), conv_bn(chans[i + 1], chans[i + 1])]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(chans[-1], cfg.num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convs with an identity (or 1x1 projection) shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            conv_bn(c_in, c_out, stride),
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+        )
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out)
+            )
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.body(x) + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    """CIFAR-style ResNet-18: 3x3 stem, no stem pooling, four stages of two blocks
+    (strides 1, 2, 2, 2: 48->48->24->12->6), GAP, linear. Width 32: 2.8 M parameters."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        w = cfg.width
+        chans = [w, 2 * w, 4 * w, 8 * w]
+        layers: list[nn.Module] = [Normalize(cfg.mean, cfg.std), conv_bn(1, w)]
+        c_in = w
+        for i, c in enumerate(chans):
+            stride = 1 if i == 0 else 2
+            layers += [BasicBlock(c_in, c, stride), BasicBlock(c, c, 1)]
+            c_in = c
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(c_in, cfg.num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+MODELS: dict[str, Callable[[ModelConfig], nn.Module]] = {
+    "vgg-s": VGG,
+    "resnet18": ResNet18,
+}
+
+
+def build_model(cfg: ModelConfig) -> nn.Module:
+    """Instantiate the registered architecture `cfg.name`."""
+    if cfg.name not in MODELS:
+        from ferkit.core.errors import FerkitError
+
+        raise FerkitError(f"unknown model '{cfg.name}'; choose one of {', '.join(MODELS)}")
+    return MODELS[cfg.name](cfg)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
