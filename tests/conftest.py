@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ferkit.data import synthetic
+from tests.tiny_runs import prepared_cache, train_cfg
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 EXAMPLES = ROOT / "examples"
@@ -41,3 +42,37 @@ def csv_file(tmp_path: Path, faces) -> Path:
 @pytest.fixture
 def icml_csv(tmp_path: Path, faces) -> Path:
     return synthetic.write_csv(tmp_path / "icml_face_data.csv", *faces, icml=True)
+
+
+@pytest.fixture(scope="session")
+def easy_cache(tmp_path_factory) -> Path:
+    """150 training faces per class: enough steps to learn in two epochs."""
+    return prepared_cache(
+        tmp_path_factory.mktemp("easy"), {"Training": 150, "PublicTest": 20, "PrivateTest": 20}
+    )
+
+
+@pytest.fixture(scope="session")
+def small_cache(tmp_path_factory) -> Path:
+    return prepared_cache(
+        tmp_path_factory.mktemp("small"), {"Training": 20, "PublicTest": 4, "PrivateTest": 4}
+    )
+
+
+@pytest.fixture(scope="session")
+def plain_run(small_cache, tmp_path_factory) -> Path:
+    """One epoch of the plain recipe: the baseline that options must change, and a teacher."""
+    pytest.importorskip("torch", reason="training needs ferkit[train] (torch)")
+    from ferkit.training import loop
+
+    run = tmp_path_factory.mktemp("plain") / "run"
+    loop.train(train_cfg(small_cache, run, epochs=1))
+    return run
+
+
+@pytest.fixture(scope="session")
+def teacher_onnx(plain_run) -> str:
+    from ferkit.export.torch_export import export
+
+    export(plain_run, plain_run.parent / "teacher.onnx")
+    return str(plain_run.parent / "teacher.onnx")

@@ -7,8 +7,7 @@ import pytest
 from ferkit.core.labels import LABELS
 from ferkit.data import load_cache
 from ferkit.data.prepare import PrepareConfig, prepare
-
-from .conftest import SHARED_ARCHIVE
+from tests.conftest import SHARED_ARCHIVE
 
 # From ../shared/README.md (train / public / private), in FER-2013 label order.
 EXPECTED = {

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ferkit.cli import main
+from tests.conftest import EXAMPLES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -55,7 +56,7 @@ def test_import_and_data_commands_work_without_torch(tmp_path, kaggle_zip):
     assert r.returncode == 0, r.stderr
     assert "PrivateTest" in r.stdout
     assert re.search(r"total\s*│\s*42\s*│\s*14\s*│\s*14\s*│", r.stdout), r.stdout
-    examples = Path(__file__).resolve().parents[1] / "examples"
+    examples = EXAMPLES
     r = _run_without_torch("demo", "--images", str(examples), "--out", "demo", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in (tmp_path / "demo" / "predictions.jsonl").open()]

@@ -13,8 +13,9 @@ from ferkit import EmotionRecognizer, Face
 from ferkit.apps.video import Tracker
 from ferkit.cli import main
 from ferkit.core.labels import LABELS
+from tests.conftest import EXAMPLES
 
-ASTRONAUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg"
+ASTRONAUT = EXAMPLES / "astronaut.jpg"
 FPS, FRAMES, STEP = 10.0, 12, 15  # the head moves 15 px right per frame
 
 

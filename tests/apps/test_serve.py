@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,8 +18,8 @@ from ferkit import EmotionRecognizer
 from ferkit.apps.serve import ServeConfig, create_app
 from ferkit.cli import build_parser
 from ferkit.modelfile.classifier import Classifier
+from tests.conftest import EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ASTRONAUT = (EXAMPLES / "astronaut.jpg").read_bytes()
 
 

@@ -17,7 +17,7 @@ from ferkit.modelfile.shipped import shipped_model_path
 
 onnx = pytest.importorskip("onnx", reason="joining models needs the onnx package (ferkit[train])")
 
-from ferkit.export.compose import compose  # noqa: E402
+from ferkit.export.compose import compose
 
 
 def _tiny(path: Path, seed: int, members: list[str] | None = None, **meta: str) -> Path:

@@ -17,8 +17,7 @@ from ferkit.modelfile.shipped import (
     sha256_file,
     shipped_model_path,
 )
-
-from .conftest import SHARED_ARCHIVE
+from tests.conftest import SHARED_ARCHIVE
 
 MODEL = shipped_model_path()
 CARD = shipped_model_path("MODEL_CARD.md")

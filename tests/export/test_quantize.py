@@ -12,10 +12,11 @@ from ferkit import EmotionRecognizer
 from ferkit.cli import main
 from ferkit.modelfile.classifier import Classifier
 from ferkit.modelfile.shipped import shipped_model_path
+from tests.conftest import EXAMPLES
 
 pytest.importorskip("onnx", reason="int8 export needs the onnx package (ferkit[train])")
 
-ASTRONAUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg"
+ASTRONAUT = EXAMPLES / "astronaut.jpg"
 
 
 @pytest.fixture(scope="module")
