@@ -1,4 +1,4 @@
-"""`ferkit predict`, `ferkit video` and `ferkit demo`: the commands on the inference path."""
+"""`ferkit predict`, `video`, `serve` and `demo`: the applications, on the inference path."""
 
 from __future__ import annotations
 
@@ -173,8 +173,8 @@ def _add_recognizer_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_predict_commands(sub) -> None:
-    """Register predict, video and demo on the top-level subparsers."""
+def add_apps_commands(sub) -> None:
+    """Register predict, video, serve and demo on the top-level subparsers."""
     p = sub.add_parser("predict", help="emotions of the faces in image files")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
     p.add_argument("--out", help="folder for predictions and annotated images (default: stdout)")

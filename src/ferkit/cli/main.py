@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ferkit.cli.apps import add_predict_commands
+from ferkit.cli.apps import add_apps_commands
 from ferkit.cli.data import add_data_commands
 from ferkit.cli.evaluate import add_evaluate_command
 from ferkit.cli.export import add_export_command
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_command(sub)
     add_export_command(sub)
     add_evaluate_command(sub)
-    add_predict_commands(sub)
+    add_apps_commands(sub)
     return parser
 
 
