@@ -109,8 +109,8 @@ def rebuild_from_onnx(
     """The network of `model` with its weights, and the BatchNorms its export folded into
     convs (identities adding the folded bias until `unfold_batchnorms` fits them). Needs no
     data, so `ferkit train` checks an `--init` file before minutes of teacher scoring. In
-    eval mode the identities compute what the file does: `export.export_views` re-exports
-    such a network with other test-time views."""
+    eval mode the identities compute what the file does: `export.torch_export.export_views`
+    re-exports such a network with other test-time views."""
     cfg, tensors = read_onnx_model(model, flag)
     net = build_model(cfg)
     folded = [
