@@ -25,7 +25,8 @@ import numpy as np
 
 from ferkit.data import load_cache
 from ferkit.modelfile.classifier import Classifier
-from ferkit.vision.detect import iou, make_detector
+from ferkit.vision.detect import make_detector
+from ferkit.vision.detection import iou
 from ferkit.vision.recognize import crop_face, eye_angle
 
 

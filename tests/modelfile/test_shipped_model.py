@@ -53,7 +53,7 @@ def test_shipped_model_is_intact_small_and_follows_the_contract(name):
 
 def test_a_tampered_shipped_model_is_refused(monkeypatch):
     monkeypatch.setattr(
-        "ferkit.modelfile.classifier.recorded_sha256", lambda name="default.onnx": "0" * 64
+        "ferkit.modelfile.shipped.recorded_sha256", lambda name="default.onnx": "0" * 64
     )
     with pytest.raises(FerkitError, match="does not match the recorded"):
         Classifier()

@@ -14,7 +14,8 @@ from PIL import Image
 
 from ferkit import LABELS, EmotionRecognizer
 from ferkit.core.errors import FerkitError
-from ferkit.vision.detect import Detection, iou, make_detector
+from ferkit.vision.detect import make_detector
+from ferkit.vision.detection import Detection, iou
 from ferkit.vision.images import load_image
 from ferkit.vision.recognize import crop_face, eye_angle
 from tests.conftest import EXAMPLES
@@ -49,7 +50,7 @@ PASTES = [(1.0, 40, 300), (2.0, 500, 60), (0.75, 700, 420)]
 @pytest.mark.parametrize(
     ("detector", "scale", "x", "y"),
     # Haar misses this face below ~100 px on a flat canvas (docs/benchmarks.md, detectors)
-    [("dlib", *p) for p in PASTES] + [("haar", *p) for p in PASTES[:2]],
+    [(d, *p) for d in ("dlib", "blazeface") for p in PASTES] + [("haar", *p) for p in PASTES[:2]],
 )
 def test_detectors_find_a_pasted_face_where_it_was_put(astronaut, detector, scale, x, y):
     """The astronaut's head pasted into a flat 1000x700 canvas: the box must move and scale
@@ -61,7 +62,7 @@ def test_detectors_find_a_pasted_face_where_it_was_put(astronaut, detector, scal
     canvas[y : y + h, x : x + w] = head
     det = make_detector(detector, min_face=40)
     found = sorted(det.detect(canvas), key=lambda d: -d.box[2])
-    if detector == "dlib":  # Haar also fires on an eye at 2x; dlib must not
+    if detector != "haar":  # Haar also fires on an eye at 2x; the others must not
         assert len(found) == 1, found
     ref = det.detect(astronaut)[0].box  # the same detector on the original photo
     expect = (
@@ -73,8 +74,9 @@ def test_detectors_find_a_pasted_face_where_it_was_put(astronaut, detector, scal
     assert iou(found[0].box, expect) > 0.6, (found[0].box, expect)
 
 
-def test_dlib_gives_eyes_inside_the_box_left_to_right(astronaut):
-    (d,) = make_detector("dlib").detect(astronaut)
+@pytest.mark.parametrize("detector", ["dlib", "blazeface"])
+def test_detectors_give_eyes_inside_the_box_left_to_right(astronaut, detector):
+    (d,) = make_detector(detector).detect(astronaut)
     x, y, w, h = d.box
     (lx, ly), (rx, ry) = d.eyes
     assert x < lx < rx < x + w and y < ly < y + h / 2 and y < ry < y + h / 2

@@ -23,7 +23,8 @@ import numpy as np
 
 from ferkit.core.errors import FerkitError
 from ferkit.core.version import __version__
-from ferkit.vision.detect import DEFAULT_MIN_FACE, Detection, make_detector
+from ferkit.vision.detect import make_detector
+from ferkit.vision.detection import DEFAULT_MIN_FACE, Detection
 from ferkit.vision.images import decode
 from ferkit.vision.recognize import EmotionRecognizer
 

@@ -20,7 +20,7 @@ import numpy as np
 from ferkit.core.atomic import atomic_path
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
-from ferkit.vision.detect import iou
+from ferkit.vision.detection import iou
 from ferkit.vision.recognize import EmotionRecognizer, Face
 
 

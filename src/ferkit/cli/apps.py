@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ferkit.core.console import console as _console
 from ferkit.core.errors import FerkitError
-from ferkit.vision.detect import DEFAULT_MIN_FACE  # cheap: OpenCV and dlib load on first use
+from ferkit.vision.detection import DEFAULT_MIN_FACE
 
 
 def _recognizer(args: argparse.Namespace):
@@ -150,7 +150,9 @@ MODEL_HELP = (
 def _add_recognizer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument(
-        "--detector", default="dlib", help="face detector: dlib (default), haar or yunet:FILE.onnx"
+        "--detector",
+        default="dlib",
+        help="face detector: dlib (default), blazeface, haar or yunet:FILE.onnx",
     )
     p.add_argument(
         "--min-face",
@@ -206,7 +208,9 @@ def add_apps_commands(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--model", help=MODEL_HELP)
-    p.add_argument("--detector", default="dlib", help="dlib (default), haar or yunet:FILE.onnx")
+    p.add_argument(
+        "--detector", default="dlib", help="dlib (default), blazeface, haar or yunet:FILE.onnx"
+    )
     p.add_argument("--min-face", type=int, default=DEFAULT_MIN_FACE, metavar="PX")
     p.add_argument(
         "--max-upload-mb", type=float, default=10.0, help="largest accepted file, MB (default 10)"

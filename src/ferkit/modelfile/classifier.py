@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ferkit.core.errors import FerkitError
-from ferkit.modelfile.shipped import recorded_sha256, resolve_model, sha256_file
+from ferkit.modelfile.shipped import resolve_model, sha256_file, verify_shipped
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,7 @@ class Classifier:
         path, shipped = resolve_model(model)
         if not path.is_file():
             raise FerkitError(f"{path}: no such model file")
-        digest = sha256_file(path)
-        if shipped and (expected := recorded_sha256(shipped)) and digest != expected:
-            raise FerkitError(
-                f"{path}: SHA-256 {digest[:12]} does not match the recorded "
-                f"{expected[:12]}; reinstall ferkit"
-            )
+        digest = verify_shipped(path, shipped) if shipped else sha256_file(path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         try:

@@ -64,3 +64,15 @@ def is_model_file(source: str) -> bool:
     """True for an exported model (an .onnx file or a shipped model's name), False for a
     run folder."""
     return source.endswith(".onnx") or (source in SHIPPED_MODELS and not Path(source).is_dir())
+
+
+def verify_shipped(path: Path, name: str) -> str:
+    """The SHA-256 of a file shipped in `ferkit/weights/` as `name`, after checking it
+    against `SHA256SUMS`; a damaged or tampered file fails in one line."""
+    digest = sha256_file(path)
+    if (expected := recorded_sha256(name)) and digest != expected:
+        raise FerkitError(
+            f"{path}: SHA-256 {digest[:12]} does not match the recorded "
+            f"{expected[:12]}; reinstall ferkit"
+        )
+    return digest

@@ -2,6 +2,8 @@
 
 Every detector here works offline straight after `pip install`; none downloads weights:
 
+- `blazeface`: MediaPipe's BlazeFace full-range CNN, shipped in `ferkit/weights/` and run by
+  ONNX Runtime (`ferkit.vision.blazeface`); finds turned faces and gives eye positions.
 - `dlib` (default): dlib's built-in HOG + linear SVM frontal-face detector (dlib-bin wheel),
   with the 5-point landmark model that `face_recognition_models` ships for eye positions.
 - `haar`: OpenCV 4.x's frontal-face Haar cascade, shipped inside the opencv wheel; no
@@ -15,78 +17,21 @@ Every detector here works offline straight after `pip install`; none downloads w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from ferkit.core.errors import FerkitError
-
-Point = tuple[float, float]
+from ferkit.vision.detection import (
+    DEFAULT_MIN_FACE,
+    Detection,
+    Detector,
+    downscale,
+    gray,
+    scaled,
+)
 
 WINDOW_DLIB = 80  # px, the smallest face dlib's HOG detector sees without upsampling
-DEFAULT_MIN_FACE = 80  # px in the original image
-
-
-@dataclass(frozen=True)
-class Detection:
-    """One face: box `(x, y, w, h)` in pixels, a detector-specific score (higher is surer),
-    and eye centres `(right_eye, left_eye)` (the person's right eye is on the image's left)
-    when the detector finds them."""
-
-    box: tuple[int, int, int, int]
-    score: float
-    eyes: tuple[Point, Point] | None = None
-
-
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    """Intersection over union of two `(x, y, w, h)` boxes."""
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return inter / union if union else 0.0
-
-
-class Detector(Protocol):
-    name: str
-    # Share of the box side to add around it before cropping, so the crop frames the face as
-    # FER-2013 does; each detector's boxes differ (benchmarks/detectors.py measures it).
-    margin: float
-
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        """Faces in a uint8 BGR (H, W, 3) or grayscale (H, W) image."""
-        ...
-
-
-def _gray(image: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-
-
-def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    """Shrink big photos before detection (detectors scan every scale, so a 12 MP photo costs
-    ~40x a 640x480 one); returns the image and the factor that maps its pixels back."""
-    import cv2
-
-    h, w = image.shape[:2]
-    scale = max(h, w) / max_side
-    if scale <= 1:
-        return image, 1.0
-    size = (round(w / scale), round(h / scale))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
-
-
-def _scaled(d: Detection, s: float) -> Detection:
-    if s == 1:
-        return d
-    x, y, w, h = d.box
-    eyes = None if d.eyes is None else tuple((px * s, py * s) for px, py in d.eyes)
-    return Detection((round(x * s), round(y * s), round(w * s), round(h * s)), d.score, eyes)
 
 
 class HaarDetector:
@@ -121,7 +66,7 @@ class HaarDetector:
     def detect(self, image: np.ndarray) -> list[Detection]:
         import cv2
 
-        small, s = _downscale(_gray(image), self.max_side)
+        small, s = downscale(gray(image), self.max_side)
         small = cv2.equalizeHist(small)  # the cascade was trained on equalised faces
         min_px = max(int(self.min_face / s), 20)  # the cascade's window is 24 px
         boxes, _, weights = self.cascade.detectMultiScale3(
@@ -135,7 +80,7 @@ class HaarDetector:
             Detection(tuple(int(v) for v in b), float(wt))
             for b, wt in zip(boxes, np.ravel(weights), strict=True)
         ]
-        return [_scaled(d, s) for d in found]
+        return [scaled(d, s) for d in found]
 
 
 def _landmark_model() -> Path | None:
@@ -178,7 +123,7 @@ class DlibDetector:
     def detect(self, image: np.ndarray) -> list[Detection]:
         import cv2
 
-        small, s = _downscale(_gray(image), self.max_side)
+        small, s = downscale(gray(image), self.max_side)
         # The HOG window is 80 px: to find faces down to min_face, enlarge the image first
         # (time grows with the square of the factor, so the default min_face is 80).
         grow = WINDOW_DLIB / (self.min_face / s)
@@ -195,7 +140,7 @@ class DlibDetector:
             # 5-point model: 0-1 the image-right eye's corners, 2-3 the image-left eye's.
             image_left = ((p[2].x + p[3].x) / 2, (p[2].y + p[3].y) / 2)
             image_right = ((p[0].x + p[1].x) / 2, (p[0].y + p[1].y) / 2)
-            found.append(_scaled(Detection(box, float(score), (image_left, image_right)), s))
+            found.append(scaled(Detection(box, float(score), (image_left, image_right)), s))
         return found
 
 
@@ -228,7 +173,7 @@ class YuNetDetector:
         import cv2
 
         bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
-        small, s = _downscale(bgr, self.max_side)
+        small, s = downscale(bgr, self.max_side)
         self.net.setInputSize((small.shape[1], small.shape[0]))
         _, faces = self.net.detect(small)
         found = []
@@ -237,16 +182,20 @@ class YuNetDetector:
             if box[2] * s < self.min_face:
                 continue
             eyes = ((float(f[4]), float(f[5])), (float(f[6]), float(f[7])))
-            found.append(_scaled(Detection(box, float(f[14]), eyes), s))
+            found.append(scaled(Detection(box, float(f[14]), eyes), s))
         return found
 
 
-DETECTORS = ("dlib", "haar", "yunet:PATH")
+DETECTORS = ("dlib", "blazeface", "haar", "yunet:PATH")
 
 
 def make_detector(spec: str = "dlib", min_face: int = DEFAULT_MIN_FACE) -> Detector:
-    """A detector by name: `dlib`, `haar` or `yunet:PATH/TO/model.onnx`."""
+    """A detector by name: `dlib`, `blazeface`, `haar` or `yunet:PATH/TO/model.onnx`."""
     name, _, arg = spec.partition(":")
+    if name == "blazeface":
+        from ferkit.vision.blazeface import BlazeFaceDetector
+
+        return BlazeFaceDetector(min_face=min_face)
     if name == "haar":
         return HaarDetector(min_face=min_face)
     if name == "dlib":

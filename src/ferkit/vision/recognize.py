@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.modelfile.classifier import Classifier
-from ferkit.vision.detect import DEFAULT_MIN_FACE, Detection, Detector, make_detector
+from ferkit.vision.detect import make_detector
+from ferkit.vision.detection import DEFAULT_MIN_FACE, Detection, Detector
 from ferkit.vision.images import ImageInput, load_image
 
 

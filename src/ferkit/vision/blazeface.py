@@ -1,0 +1,173 @@
+"""MediaPipe's BlazeFace full-range face detector, run by ONNX Runtime (no extra package).
+
+The network (`weights/blazeface_full_range.onnx`, Apache-2.0, converted from MediaPipe's
+TFLite file; `weights/NOTICE-blazeface.md` and `scripts/build_blazeface.py` say how) looks at
+one 192x192 RGB image in -1..1 and answers, for each of 2,304 anchors (one per cell of a
+48x48 grid, stride 4 px), a score logit and 16 numbers: the box centre offset and size, and
+six keypoints (two eyes, nose tip, mouth, two ear tragions), all in input pixels.
+
+Decoding follows MediaPipe's own graph for this model: the photo is letterboxed (scaled to
+fit, padded to a square, so faces keep their shape), scores go through a sigmoid, offsets
+are added to the anchor centres, overlapping boxes are merged by weighted NMS (the
+score-weighted mean of a cluster, which steadies boxes between video frames), and boxes
+and keypoints are mapped back through the letterbox to the photo's pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ferkit.core.errors import FerkitError
+from ferkit.vision.detection import DEFAULT_MIN_FACE, Detection
+
+MODEL_FILE = "blazeface_full_range.onnx"
+INPUT_SIZE = 192  # px, the network's square input
+STRIDE = 4  # px per grid cell: a 48x48 grid, one anchor per cell
+KEYPOINTS = 6  # right eye, left eye, nose tip, mouth centre, right and left ear tragion
+
+
+def anchors(size: int = INPUT_SIZE, stride: int = STRIDE) -> np.ndarray:
+    """Anchor centres [N, 2] as (x, y) in 0..1 of the input, row by row: cell centres,
+    (col + 0.5) / cells. MediaPipe's full-range config: one layer, fixed anchor size 1."""
+    cells = size // stride
+    grid = (np.arange(cells, dtype=np.float32) + 0.5) / cells
+    ys, xs = np.meshgrid(grid, grid, indexing="ij")
+    return np.stack([xs.ravel(), ys.ravel()], axis=1)
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How a photo was fitted into the square input: input px = photo px * scale + pad."""
+
+    scale: float
+    pad_x: float
+    pad_y: float
+
+    def to_photo(self, points: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
+        """Points [..., 2] in 0..1 of the input to photo pixels."""
+        pad = np.array([self.pad_x, self.pad_y], np.float32)
+        return (points * size - pad) / self.scale
+
+
+def letterbox(image: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, Letterbox]:
+    """A BGR or grayscale photo to the network's input [1, 3, size, size] (RGB, -1..1),
+    scaled to fit and centred on black padding; returns the input and its `Letterbox`."""
+    import cv2
+
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    small = cv2.resize(image, (nw, nh), interpolation=interp)
+    rgb = (
+        cv2.cvtColor(small, cv2.COLOR_GRAY2RGB)
+        if small.ndim == 2
+        else cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+    )
+    px, py = (size - nw) // 2, (size - nh) // 2
+    canvas = np.zeros((size, size, 3), np.uint8)  # black padding: -1 after scaling
+    canvas[py : py + nh, px : px + nw] = rgb
+    x = canvas.astype(np.float32).transpose(2, 0, 1)[None] / 127.5 - 1.0
+    return x, Letterbox(nw / w, float(px), float(py))
+
+
+def decode(
+    raw_boxes: np.ndarray, raw_scores: np.ndarray, centres: np.ndarray, size: int = INPUT_SIZE
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(boxes [N, 4] as x0, y0, x1, y1, keypoints [N, 6, 2], scores [N]), coordinates in
+    0..1 of the input, from the network's raw outputs [N, 16] and [N] (logits)."""
+    raw = raw_boxes.reshape(len(centres), 4 + 2 * KEYPOINTS) / size
+    cx, cy = raw[:, 0] + centres[:, 0], raw[:, 1] + centres[:, 1]
+    half_w, half_h = raw[:, 2] / 2, raw[:, 3] / 2
+    boxes = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
+    keypoints = raw[:, 4:].reshape(-1, KEYPOINTS, 2) + centres[:, None, :]
+    scores = 1 / (1 + np.exp(-np.clip(raw_scores.reshape(-1), -100, 100)))  # MediaPipe clips
+    return boxes, keypoints, scores
+
+
+def box_iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """IoU of one (x0, y0, x1, y1) box with each of `others` [M, 4]."""
+    iw = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
+    ih = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
+    inter = iw * ih
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    union = area + areas - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def weighted_nms(
+    boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, overlap: float = 0.3
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """MediaPipe's weighted non-maximum suppression: take the best box, merge every box that
+    overlaps it by more than `overlap` IoU into the score-weighted mean of their boxes and
+    keypoints (keeping the best score), drop them, repeat. Best first."""
+    order = np.argsort(-scores, kind="stable")
+    kept = []
+    while len(order):
+        merge = box_iou(boxes[order[0]], boxes[order]) > overlap
+        merge[0] = True  # the best box itself, even when degenerate (zero area)
+        cluster, order = order[merge], order[~merge]
+        w = scores[cluster][:, None]
+        box = (boxes[cluster] * w).sum(0) / w.sum()
+        kps = (keypoints[cluster] * w[:, :, None]).sum(0) / w.sum()
+        kept.append((box, kps, float(scores[cluster[0]])))
+    return kept
+
+
+class BlazeFaceDetector:
+    """BlazeFace full range: faces from a few metres away up to close-ups, frontal to
+    semi-profile; gives eye positions. The score is the network's probability, 0..1."""
+
+    name = "blazeface"
+    margin = 0.1  # provisional until benchmarks/detectors.py picks it
+
+    def __init__(
+        self,
+        min_face: int = DEFAULT_MIN_FACE,
+        threshold: float = 0.5,
+        overlap: float = 0.3,
+        threads: int = 1,
+    ) -> None:
+        import onnxruntime as ort
+
+        from ferkit.modelfile.shipped import shipped_model_path, verify_shipped
+
+        path = shipped_model_path(MODEL_FILE)
+        if not path.is_file():
+            raise FerkitError(f"{path}: the BlazeFace model is not in this ferkit installation")
+        verify_shipped(path, MODEL_FILE)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads  # one per detector: serve runs one per thread
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+        names = [o.name for o in self.session.get_outputs()]
+        self.outputs = sorted(names, key=lambda n: "classifier" in n)  # boxes, then scores
+        self.centres = anchors()
+        self.min_face, self.threshold, self.overlap = min_face, threshold, overlap
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        x, lb = letterbox(image)
+        raw_boxes, raw_scores = self.session.run(self.outputs, {self.input: x})
+        boxes, keypoints, scores = decode(raw_boxes[0], raw_scores[0], self.centres)
+        keep = scores >= self.threshold
+        found = []
+        for box, kps, score in weighted_nms(
+            boxes[keep], keypoints[keep], scores[keep], self.overlap
+        ):
+            x0, y0, x1, y1 = lb.to_photo(box.reshape(2, 2)).ravel()
+            h, w = image.shape[:2]
+            x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(w), x1), min(float(h), y1)
+            if min(x1 - x0, y1 - y0) < self.min_face:
+                continue
+            eyes = sorted(map(tuple, lb.to_photo(kps[:2]).tolist()))  # image-left eye first
+            found.append(
+                Detection(
+                    (round(x0), round(y0), round(x1 - x0), round(y1 - y0)),
+                    score,
+                    (tuple(eyes[0]), tuple(eyes[1])),
+                )
+            )
+        return found

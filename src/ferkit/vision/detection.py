@@ -1,0 +1,73 @@
+"""What every face detector answers: `Detection`s (box, score, eyes), and the helpers they
+share (box overlap, shrinking big photos and mapping boxes back)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+Point = tuple[float, float]
+
+DEFAULT_MIN_FACE = 80  # px in the original image
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face: box `(x, y, w, h)` in pixels, a detector-specific score (higher is surer),
+    and eye centres `(right_eye, left_eye)` (the person's right eye is on the image's left)
+    when the detector finds them."""
+
+    box: tuple[int, int, int, int]
+    score: float
+    eyes: tuple[Point, Point] | None = None
+
+
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over union of two `(x, y, w, h)` boxes."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union else 0.0
+
+
+class Detector(Protocol):
+    name: str
+    # Share of the box side to add around it before cropping, so the crop frames the face as
+    # FER-2013 does; each detector's boxes differ (benchmarks/detectors.py measures it).
+    margin: float
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Faces in a uint8 BGR (H, W, 3) or grayscale (H, W) image."""
+        ...
+
+
+def gray(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Shrink big photos before detection (detectors scan every scale, so a 12 MP photo costs
+    ~40x a 640x480 one); returns the image and the factor that maps its pixels back."""
+    import cv2
+
+    h, w = image.shape[:2]
+    scale = max(h, w) / max_side
+    if scale <= 1:
+        return image, 1.0
+    size = (round(w / scale), round(h / scale))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+
+
+def scaled(d: Detection, s: float) -> Detection:
+    if s == 1:
+        return d
+    x, y, w, h = d.box
+    eyes = None if d.eyes is None else tuple((px * s, py * s) for px, py in d.eyes)
+    return Detection((round(x * s), round(y * s), round(w * s), round(h * s)), d.score, eyes)
