@@ -8,10 +8,11 @@ Ground-truth boxes are known, so we get recall, false positives (precision) and 
 the detector gives eyes) and classified, which measures what the whole pipeline loses
 against the original crops.
 
-    python benchmarks/detectors.py --data data/fer2013 [--images 150] [--detectors haar,dlib]
+    python benchmarks/detectors.py --data data/fer2013 [--images 150] [--detectors dlib,blazeface]
 
-Needs scikit-image and scikit-learn for the backgrounds, dlib + face_recognition_models for
-`dlib`. It is the source of the detector table in docs/benchmarks.md.
+Needs scikit-image and scikit-learn for the backgrounds (`pip install scikit-image
+scikit-learn`), dlib + face_recognition_models for `dlib`. It is the source of the detector
+table in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -78,6 +79,13 @@ def compose(rng, bgs, faces, labels, n_faces, tilt=0.0):
     return canvas.astype(np.uint8), truth
 
 
+SIZE_BINS = ((80, 111), (112, 143), (144, 192))  # px, the pasted faces' sides
+
+
+def size_bin(side: int) -> tuple[int, int]:
+    return next(b for b in SIZE_BINS if side <= b[1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="data/fer2013", help="prepared FER-2013 cache")
@@ -86,6 +94,7 @@ def main() -> None:
     ap.add_argument("--margins", default="-0.1,0,0.1,0.2")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dlib-threshold", type=float, help="override dlib's SVM cut-off")
+    ap.add_argument("--blazeface-threshold", type=float, help="override BlazeFace's cut-off")
     ap.add_argument("--tilt", type=float, default=0.0, help="rotate pasted faces up to +-DEG")
     args = ap.parse_args()
 
@@ -115,12 +124,14 @@ def main() -> None:
     for spec in args.detectors.split(","):
         try:
             det = make_detector(spec)
-            if spec == "dlib" and args.dlib_threshold is not None:
-                det.threshold = args.dlib_threshold
+            cut_off = {"dlib": args.dlib_threshold, "blazeface": args.blazeface_threshold}
+            if cut_off.get(spec) is not None:
+                det.threshold = cut_off[spec]
         except Exception as exc:
             print(f"{spec}: unavailable ({exc})")
             continue
         times, tp, fp, fp_empty = [], 0, 0, 0
+        found_by_size = {b: [0, 0] for b in SIZE_BINS}  # (found, all) per true face size
         matched = []  # (detection, label, image)
         for canvas, truth in scenes:
             t0 = time.perf_counter()
@@ -135,6 +146,10 @@ def main() -> None:
                 else:
                     fp += 1
             tp += len(used)
+            for j, t in enumerate(truth):
+                counts = found_by_size[size_bin(t[0][2])]
+                counts[0] += j in used
+                counts[1] += 1
         for canvas in empties:
             t0 = time.perf_counter()
             fp_empty += len(det.detect(canvas))
@@ -143,6 +158,13 @@ def main() -> None:
         print(
             f"{spec}: recall {100 * tp / n_true:.1f}%, precision {100 * tp / max(1, tp + fp):.1f}%,"
             f" false faces on face-free photos {fp_empty}/{len(empties)}, {ms:.1f} ms/photo"
+        )
+        print(
+            "  recall by face size: "
+            + ", ".join(
+                f"{lo}-{hi} px {100 * f / max(1, n):.1f}%"
+                for (lo, hi), (f, n) in found_by_size.items()
+            )
         )
         y = np.array([m[1] for m in matched])
         for margin in margins:
