@@ -1,16 +1,18 @@
 """Inference speed: batched crops, one photo end to end, video; fp32 vs int8 vs `fer`.
 
     python benchmarks/predict_speed.py [--data data/fer2013] [--fer-python PATH]
-        [--model CANDIDATE.onnx ...]
+        [--model CANDIDATE.onnx ...] [--detectors haar,dlib,blazeface]
 
 - crops: faces/s classifying 48x48 crops at batch 256 (and one at a time), for the shipped
   default (flip TTA in the graph), its no-TTA variant when `--no-tta-model` is given,
   the shipped `accurate` ensemble when installed, an int8 copy quantised in this run when
   the default is fp32 and `--data` has a prepared cache, and any other ONNX files given
   with `--model` (what a candidate default would cost);
-- photo: one 640x480 JPEG with one face, decode + detect + crop + classify, median ms;
+- photo: one 640x480 JPEG with one face, decode + detect + crop + classify, median ms, for
+  each model with the default detector, then for each of `--detectors` with the default
+  model (and the detector alone), as ratios to the first detector;
 - video: frames/s of `process_video` on a generated 640x480 clip, without and with the
-  annotated mp4 written.
+  annotated mp4 written, for each of `--detectors`.
 `--fer-python` points at an interpreter with the `fer` package installed (it needs
 TensorFlow, setuptools<80 and OpenCV 4); its default pipeline is measured on the same
 crops and photo in a subprocess, so both sides are timed in this one run.
@@ -106,9 +108,9 @@ def photo_ms(rec: EmotionRecognizer, jpeg: bytes) -> tuple[float, int]:
 
 
 def detect_ms(rec: EmotionRecognizer, jpeg: bytes) -> float:
-    """The detector alone on the decoded photo: median ms."""
-    gray = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
-    return median_ms(lambda: rec.detector.detect(gray))
+    """The detector alone on the decoded photo (colour, as `predict` passes it): median ms."""
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    return median_ms(lambda: rec.detector.detect(image))
 
 
 def video_fps(rec: EmotionRecognizer, jpeg: bytes, tmp: Path, frames: int = 150) -> tuple:
@@ -130,6 +132,15 @@ def main() -> None:
     ap.add_argument("--fer-python", help="python with the `fer` package, for the comparison")
     ap.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all)")
     ap.add_argument("--model", nargs="*", default=[], help="more ONNX files to time alike")
+    ap.add_argument(
+        "--detectors",
+        default="dlib",
+        help="detectors for the photo and video rows, comma-separated; ratios are against "
+        "the first (e.g. haar,dlib,blazeface)",
+    )
+    ap.add_argument(
+        "--detectors-only", action="store_true", help="only the detector rows (skip the models)"
+    )
     args = ap.parse_args()
 
     data = Path(args.data)
@@ -155,6 +166,8 @@ def main() -> None:
         models["int8, flip TTA"] = tmp / "int8.onnx"
     models.update({Path(m).name: m for m in args.model})
 
+    if args.detectors_only:
+        models = {}
     print(f"crops: {len(crops)} 48x48 faces, ONNX Runtime threads {args.threads or 'all'}")
     base = None
     for name, path in models.items():
@@ -176,10 +189,17 @@ def main() -> None:
         rec = EmotionRecognizer(model=path, threads=args.threads)
         ms, n = photo_ms(rec, jpeg)
         print(f"photo 640x480, {name}: {ms:.1f} ms median (decode + detect + classify, {n} face)")
-    rec = EmotionRecognizer(threads=args.threads)
-    print(f"  of which detection alone ({rec.detector.name}): {detect_ms(rec, jpeg):.1f} ms median")
-    plain, written = video_fps(rec, jpeg, tmp)
-    print(f"video 640x480, shipped model: {plain:.0f} fps; {written:.0f} fps writing the mp4")
+    first_ms = first_fps = None
+    for spec in args.detectors.split(","):
+        rec = EmotionRecognizer(detector=spec, threads=args.threads)
+        ms, n = photo_ms(rec, jpeg)
+        plain, written = video_fps(rec, jpeg, tmp)
+        first_ms, first_fps = first_ms or ms, first_fps or plain
+        print(
+            f"detector {spec}: photo {ms:.1f} ms ({ms / first_ms:.2f}x, {n} face; detection "
+            f"alone {detect_ms(rec, jpeg):.1f} ms); video {plain:.0f} fps "
+            f"({plain / first_fps:.2f}x), {written:.0f} fps writing the mp4"
+        )
 
     if args.fer_python:
         np.save(tmp / "crops.npy", crops)
@@ -195,10 +215,10 @@ def main() -> None:
         else:
             fer = json.loads(r.stdout.strip().splitlines()[-1])
             for name in ("tflite", "keras"):
+                ratio = f" ({fer[name] / base:.2f}x the default batched)" if base else ""
                 print(
-                    f"fer 25.10 ({name}, Haar + mini-Xception): {fer[name]:.0f} faces/s "
-                    f"({fer[name] / base:.2f}x the default batched); photo "
-                    f"{fer[name + '_photo_ms']:.1f} ms ({fer[name + '_faces']} face)"
+                    f"fer 25.10 ({name}, Haar + mini-Xception): {fer[name]:.0f} faces/s{ratio}; "
+                    f"photo {fer[name + '_photo_ms']:.1f} ms ({fer[name + '_faces']} face)"
                 )
             if "accuracy" in fer:
                 print(
