@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 from pathlib import Path
 
 import cv2
@@ -103,3 +104,32 @@ def test_webcam_without_a_display_fails_clearly(monkeypatch, capsys):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     assert main(["video", "--camera", "0"]) == 2
     assert "no display" in capsys.readouterr().err
+
+
+def test_two_faces_keep_two_ids_and_a_face_that_leaves_ends_its_track(tmp_path):
+    """BlazeFace on a clip with two heads walking towards each other, the right one leaving
+    after frame 7: ids 0 and 1 hold through the shot, and no third id appears."""
+    head = cv2.imread(str(ASTRONAUT))[40:260, 130:320]  # the face is ~100 px: 30 at 192 px
+    h, w = head.shape[:2]
+    path = tmp_path / "two.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (640, 360))
+    for i in range(FRAMES):
+        frame = np.full((360, 640, 3), 127, np.uint8)
+        frame[70 : 70 + h, 20 + 10 * i : 20 + 10 * i + w] = head
+        if i < 8:
+            frame[100 : 100 + h, 430 - 10 * i : 430 - 10 * i + w] = head
+        writer.write(frame)
+    writer.release()
+    table = tmp_path / "frames.csv"
+    args = ["video", str(path), "--csv", str(table), "--detector", "blazeface", "--min-face", "40"]
+    assert main(args) == 0
+    rows = list(csv.DictReader(table.open()))
+    ids = {}
+    for r in rows:
+        ids.setdefault(r["face_id"], []).append((int(r["frame"]), int(r["x"])))
+    assert sorted(ids) == ["0", "1"], ids
+    left, right = sorted(ids.values(), key=lambda track: track[0][1])
+    assert [f for f, _ in left] == list(range(FRAMES))  # the left head in every frame
+    assert [f for f, _ in right] == list(range(8))  # the right one until it leaves
+    assert all(b[1] > a[1] for a, b in itertools.pairwise(left))  # moving right
+    assert all(b[1] < a[1] for a, b in itertools.pairwise(right))  # moving left
