@@ -155,12 +155,11 @@ class BlazeFaceDetector:
         raw_boxes, raw_scores = self.session.run(self.outputs, {self.input: x})
         boxes, keypoints, scores = decode(raw_boxes[0], raw_scores[0], self.centres)
         keep = scores >= self.threshold
+        merged = weighted_nms(boxes[keep], keypoints[keep], scores[keep], self.overlap)
+        h, w = image.shape[:2]
         found = []
-        for box, kps, score in weighted_nms(
-            boxes[keep], keypoints[keep], scores[keep], self.overlap
-        ):
+        for box, kps, score in merged:
             x0, y0, x1, y1 = lb.to_photo(box.reshape(2, 2)).ravel()
-            h, w = image.shape[:2]
             x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(w), x1), min(float(h), y1)
             if min(x1 - x0, y1 - y0) < self.min_face:
                 continue
