@@ -102,3 +102,22 @@ def test_min_face_drops_smaller_faces():
     photo = cv2.imread(str(EXAMPLES / "astronaut.jpg"))
     (face,) = BlazeFaceDetector(min_face=40).detect(photo)
     assert BlazeFaceDetector(min_face=face.box[2] + 1).detect(photo) == []
+
+
+def test_each_detector_has_its_own_smallest_face_unless_told():
+    from ferkit.vision.detect import make_detector
+
+    assert make_detector("blazeface").min_face == 40  # the same cost at any size
+    assert make_detector("dlib").min_face == 80  # its HOG window: smaller costs upsampling
+    assert make_detector("blazeface", min_face=60).min_face == 60
+
+
+def test_blazeface_finds_the_turned_cameraman_that_dlib_misses():
+    from ferkit import EmotionRecognizer
+    from tests.conftest import EXAMPLES
+
+    photo = EXAMPLES / "cameraman.png"
+    (face,) = EmotionRecognizer(detector="blazeface", threads=1).predict(photo)
+    x, y, w, h = face.box
+    assert 180 < x < 240 and 100 < y < 150 and 50 < min(w, h) <= max(w, h) < 100  # his head
+    assert EmotionRecognizer(threads=1).predict(photo) == []  # dlib's HOG: no face

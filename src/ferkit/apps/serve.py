@@ -24,7 +24,7 @@ import numpy as np
 from ferkit.core.errors import FerkitError
 from ferkit.core.version import __version__
 from ferkit.vision.detect import make_detector
-from ferkit.vision.detection import DEFAULT_MIN_FACE, Detection
+from ferkit.vision.detection import Detection
 from ferkit.vision.images import decode
 from ferkit.vision.recognize import EmotionRecognizer
 
@@ -37,7 +37,7 @@ MEDIA_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css
 class ServeConfig:
     model: str | None = None  # ONNX file; None: the shipped model
     detector: str = "dlib"
-    min_face: int = DEFAULT_MIN_FACE
+    min_face: int | None = None  # px; None: the detector's own
     max_upload_mb: float = 10.0  # per file
     max_pixels: int = 40_000_000  # decompression-bomb guard (a 40 MP photo is fine)
     max_batch: int = 32  # files per batch request
@@ -47,7 +47,7 @@ class ThreadLocalDetector:
     """One detector per thread: dlib's and OpenCV's detectors keep scratch buffers, so
     sharing one instance across the thread pool is not safe."""
 
-    def __init__(self, spec: str, min_face: int) -> None:
+    def __init__(self, spec: str, min_face: int | None) -> None:
         self.spec, self.min_face = spec, min_face
         first = make_detector(spec, min_face)  # fail at start-up, not on the first request
         self.name, self.margin = first.name, first.margin

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ferkit.core.console import console as _console
 from ferkit.core.errors import FerkitError
-from ferkit.vision.detection import DEFAULT_MIN_FACE
+from ferkit.vision.detection import BLAZEFACE_MIN_FACE, DEFAULT_MIN_FACE
 
 
 def _recognizer(args: argparse.Namespace):
@@ -132,7 +132,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         no_detect=False,
         model=None,
         detector="dlib",
-        min_face=DEFAULT_MIN_FACE,
+        min_face=None,
         margin=None,
         align=True,
     )
@@ -157,9 +157,9 @@ def _add_recognizer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--min-face",
         type=int,
-        default=DEFAULT_MIN_FACE,
         metavar="PX",
-        help=f"smallest face side to find, pixels (default {DEFAULT_MIN_FACE}; smaller is slower)",
+        help=f"smallest face side to find, pixels (default: {DEFAULT_MIN_FACE}, smaller is "
+        f"slower; {BLAZEFACE_MIN_FACE} for blazeface, which costs the same at any size)",
     )
     p.add_argument(
         "--margin",
@@ -211,7 +211,7 @@ def add_apps_commands(sub) -> None:
     p.add_argument(
         "--detector", default="dlib", help="dlib (default), blazeface, haar or yunet:FILE.onnx"
     )
-    p.add_argument("--min-face", type=int, default=DEFAULT_MIN_FACE, metavar="PX")
+    p.add_argument("--min-face", type=int, metavar="PX", help="as for predict")
     p.add_argument(
         "--max-upload-mb", type=float, default=10.0, help="largest accepted file, MB (default 10)"
     )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ferkit.core.errors import FerkitError
-from ferkit.vision.detection import DEFAULT_MIN_FACE, Detection
+from ferkit.vision.detection import BLAZEFACE_MIN_FACE, Detection
 
 MODEL_FILE = "blazeface_full_range.onnx"
 INPUT_SIZE = 192  # px, the network's square input
@@ -128,7 +128,7 @@ class BlazeFaceDetector:
 
     def __init__(
         self,
-        min_face: int = DEFAULT_MIN_FACE,
+        min_face: int = BLAZEFACE_MIN_FACE,
         threshold: float = 0.5,
         overlap: float = 0.3,
         threads: int = 1,

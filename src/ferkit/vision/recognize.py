@@ -22,7 +22,7 @@ import numpy as np
 
 from ferkit.modelfile.classifier import Classifier
 from ferkit.vision.detect import make_detector
-from ferkit.vision.detection import DEFAULT_MIN_FACE, Detection, Detector
+from ferkit.vision.detection import Detection, Detector
 from ferkit.vision.images import ImageInput, load_image
 
 
@@ -78,15 +78,17 @@ def crop_face(
 
 class EmotionRecognizer:
     """Detector + ONNX classifier. `model`: an ONNX file (default: the shipped model);
-    `detector`: a `Detector` or a name for `make_detector` (`dlib`, `haar`, `yunet:PATH`);
-    `margin`: None for the detector's own; `align`: level the eyes when the detector finds
-    them (measured: +0.5 points on faces tilted up to 25 degrees, neutral on upright ones)."""
+    `detector`: a `Detector` or a name for `make_detector` (`dlib`, `blazeface`, `haar`,
+    `yunet:PATH`);
+    `min_face` (px) and `margin`: None for the detector's own; `align`: level the eyes when
+    the detector finds them (measured: +0.5 points on faces tilted up to 25 degrees, neutral
+    on upright ones)."""
 
     def __init__(
         self,
         model: str | Path | None = None,
         detector: Detector | str = "dlib",
-        min_face: int = DEFAULT_MIN_FACE,
+        min_face: int | None = None,
         margin: float | None = None,
         align: bool = True,
         threads: int = 0,
