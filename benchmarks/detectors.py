@@ -95,6 +95,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dlib-threshold", type=float, help="override dlib's SVM cut-off")
     ap.add_argument("--blazeface-threshold", type=float, help="override BlazeFace's cut-off")
+    ap.add_argument("--min-face", type=int, help="smallest face, px (default: each detector's)")
     ap.add_argument("--tilt", type=float, default=0.0, help="rotate pasted faces up to +-DEG")
     args = ap.parse_args()
 
@@ -123,7 +124,7 @@ def main() -> None:
     cv2.setNumThreads(1)
     for spec in args.detectors.split(","):
         try:
-            det = make_detector(spec)
+            det = make_detector(spec, min_face=args.min_face)
             cut_off = {"dlib": args.dlib_threshold, "blazeface": args.blazeface_threshold}
             if cut_off.get(spec) is not None:
                 det.threshold = cut_off[spec]

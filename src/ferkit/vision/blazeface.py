@@ -122,8 +122,8 @@ class BlazeFaceDetector:
     semi-profile; gives eye positions. The score is the network's probability, 0..1."""
 
     name = "blazeface"
-    # On found faces (benchmarks/detectors.py, 600 photos): 73.0% at -0.1, 74.5% at 0.0,
-    # 74.1% at 0.1, 73.7% at 0.2; its boxes already frame the face as FER-2013 does
+    # On found faces (benchmarks/detectors.py, 600 photos): 73.1% at -0.1, 75.8% at 0.0,
+    # 75.4% at 0.1, 74.7% at 0.2; its boxes already frame the face as FER-2013 does
     margin = 0.0
 
     def __init__(
