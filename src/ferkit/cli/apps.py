@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ferkit.core.console import console as _console
 from ferkit.core.errors import FerkitError
-from ferkit.vision.detection import BLAZEFACE_MIN_FACE, DEFAULT_MIN_FACE
+from ferkit.vision.blazeface import BLAZEFACE_MIN_FACE
+from ferkit.vision.detection import DEFAULT_MIN_FACE
 
 
 def _recognizer(args: argparse.Namespace):

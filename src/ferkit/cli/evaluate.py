@@ -13,7 +13,7 @@ from ferkit.core.extras import has_torch
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from ferkit.evaluation.evaluate import EvalConfig, run_evaluation
+    from ferkit.evaluation.evaluate import EvalConfig, needs_export, run_evaluation
     from ferkit.evaluation.report import (
         COMPARISON_HEADER,
         MCNEMAR_HEADER,
@@ -27,7 +27,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     specs = args.models or [None]
     with tempfile.TemporaryDirectory() as tmp:
         exported = {}
-        if has_torch():  # run folders without model.onnx inside are exported first
+        if has_torch() and any(map(needs_export, specs)):  # such run folders are exported first
             from ferkit.export.pipeline import export_run_folders
 
             exported = export_run_folders(specs, Path(tmp))

@@ -82,6 +82,15 @@ def compute_metrics(probs: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     }
 
 
+def needs_export(spec: str | None) -> bool:
+    """True for a run folder with best.pt but no model.onnx: it is evaluated only once
+    exported (`ferkit.export.pipeline.export_run_folders`, torch)."""
+    if spec is None or spec in SHIPPED_MODELS:
+        return False
+    path = Path(spec)
+    return (path / "best.pt").is_file() and not (path / "model.onnx").is_file()
+
+
 def resolve(
     spec: str | None, exported: Mapping[str, Path]
 ) -> tuple[str | Path | None, Path | None]:

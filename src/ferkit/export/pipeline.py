@@ -19,6 +19,7 @@ from pathlib import Path
 from ferkit.core.atomic import atomic_path
 from ferkit.core.errors import FerkitError
 from ferkit.core.extras import require_torch
+from ferkit.evaluation.evaluate import needs_export
 from ferkit.export.choose import check_split, choose_models
 from ferkit.export.compose import compose
 from ferkit.export.quantize import calibration_images, quantize
@@ -80,13 +81,13 @@ def to_onnx_files(sources: Sequence[str], tmp: Path, tta: str) -> tuple[list[Pat
     a bad one fails in one line before any export), run folders exported into `tmp`."""
     from ferkit.export.torch_export import export
 
-    for source in sources:
-        if is_model_file(source):
-            read_metadata(resolve_model(source)[0])
+    models = {s: resolve_model(s)[0] for s in sources if is_model_file(s)}
+    for path in models.values():
+        read_metadata(path)
     files, names = [], []
     for i, source in enumerate(sources):
-        if is_model_file(source):
-            files.append(resolve_model(source)[0])
+        if source in models:
+            files.append(models[source])
             names.append(Path(source).stem)
         else:
             files.append(tmp / f"{i}.onnx")
@@ -198,14 +199,12 @@ def measured_line(accs: dict[str, float]) -> str:
 
 
 def export_run_folders(specs: Sequence[str | None], tmp: Path) -> dict[str, Path]:
-    """For `ferkit evaluate`: each run folder that has best.pt but no model.onnx, exported
-    into `tmp` (needs torch, imported only when such a folder is named); {spec: ONNX file}."""
-    exported = {}
-    for spec in specs:
-        path = Path(spec) if spec else None
-        if path and (path / "best.pt").is_file() and not (path / "model.onnx").is_file():
-            from ferkit.export.torch_export import export
+    """For `ferkit evaluate`: each run folder that has best.pt but no model.onnx
+    (`needs_export`), exported into `tmp`; {spec: ONNX file}."""
+    from ferkit.export.torch_export import export
 
-            exported[spec] = tmp / f"{path.name}.onnx"
-            export(path, exported[spec])
+    exported = {}
+    for spec in filter(needs_export, specs):
+        exported[spec] = tmp / f"{Path(spec).name}.onnx"
+        export(Path(spec), exported[spec])
     return exported

@@ -36,22 +36,11 @@ class Classifier:
 
     def __init__(self, model: str | Path | None = None, threads: int = 0) -> None:
         """`model`: an ONNX file, or a shipped model's name (None: "default")."""
-        import onnxruntime as ort
-
         path, shipped = resolve_model(model)
         if not path.is_file():
             raise FerkitError(f"{path}: no such model file")
         digest = verify_shipped(path, shipped) if shipped else sha256_file(path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
-            raise FerkitError(
-                f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0]})"
-            ) from None
+        self.session = open_session(path, threads)
         self.info = _read_contract(self.session, path, digest)
 
     @cached_property
@@ -89,6 +78,21 @@ class Classifier:
             for i in range(0, len(x), batch)
         ]
         return np.concatenate(parts)
+
+
+def open_session(path: Path, threads: int = 0) -> Any:
+    """An ONNX Runtime CPU session on `path` with `threads` intra-op threads (0: all
+    cores), or a one-line error for a file ONNX Runtime cannot load."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+        raise FerkitError(
+            f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0]})"
+        ) from None
 
 
 def _read_contract(session: Any, path: Path, digest: str) -> ModelInfo:

@@ -20,12 +20,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from ferkit.core.errors import FerkitError
-from ferkit.vision.detection import BLAZEFACE_MIN_FACE, Detection
+from ferkit.modelfile.classifier import open_session
+from ferkit.modelfile.shipped import shipped_model_path, verify_shipped
+from ferkit.vision.detection import Detection
 
 MODEL_FILE = "blazeface_full_range.onnx"
 INPUT_SIZE = 192  # px, the network's square input
 STRIDE = 4  # px per grid cell: a 48x48 grid, one anchor per cell
 KEYPOINTS = 6  # right eye, left eye, nose tip, mouth centre, right and left ear tragion
+# px: BlazeFace costs the same at any face size (unlike the scanning detectors' 80); FER-2013
+# crops are 48 px, so smaller faces would be classified from upscaled pixels
+BLAZEFACE_MIN_FACE = 40
 
 
 def anchors(size: int = INPUT_SIZE, stride: int = STRIDE) -> np.ndarray:
@@ -133,17 +138,11 @@ class BlazeFaceDetector:
         overlap: float = 0.3,
         threads: int = 1,
     ) -> None:
-        import onnxruntime as ort
-
-        from ferkit.modelfile.shipped import shipped_model_path, verify_shipped
-
         path = shipped_model_path(MODEL_FILE)
         if not path.is_file():
             raise FerkitError(f"{path}: the BlazeFace model is not in this ferkit installation")
         verify_shipped(path, MODEL_FILE)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads  # one per detector: serve runs one per thread
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = open_session(path, threads)  # 1: serve runs one detector per thread
         self.input = self.session.get_inputs()[0].name
         names = [o.name for o in self.session.get_outputs()]
         self.outputs = sorted(names, key=lambda n: "classifier" in n)  # boxes, then scores

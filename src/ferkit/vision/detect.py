@@ -23,7 +23,6 @@ import numpy as np
 
 from ferkit.core.errors import FerkitError
 from ferkit.vision.detection import (
-    BLAZEFACE_MIN_FACE,
     DEFAULT_MIN_FACE,
     Detection,
     Detector,
@@ -196,18 +195,17 @@ def make_detector(spec: str = "dlib", min_face: int | None = None) -> Detector:
     default (80 for the scanning detectors, whose time grows as it shrinks; 40 for
     `blazeface`, whose time does not)."""
     name, _, arg = spec.partition(":")
-    if min_face is None:
-        min_face = BLAZEFACE_MIN_FACE if name == "blazeface" else DEFAULT_MIN_FACE
+    size = {} if min_face is None else {"min_face": min_face}
     if name == "blazeface":
         from ferkit.vision.blazeface import BlazeFaceDetector
 
-        return BlazeFaceDetector(min_face=min_face)
+        return BlazeFaceDetector(**size)
     if name == "haar":
-        return HaarDetector(min_face=min_face)
+        return HaarDetector(**size)
     if name == "dlib":
-        return DlibDetector(min_face=min_face)
+        return DlibDetector(**size)
     if name == "yunet":
         if not arg:
             raise FerkitError("yunet needs its ONNX file: --detector yunet:PATH.onnx")
-        return YuNetDetector(arg, min_face=min_face)
+        return YuNetDetector(arg, **size)
     raise FerkitError(f"unknown detector {spec!r}; choose one of {', '.join(DETECTORS)}")

@@ -11,9 +11,6 @@ import numpy as np
 Point = tuple[float, float]
 
 DEFAULT_MIN_FACE = 80  # px in the original image: dlib's HOG window, Haar's and YuNet's default
-# BlazeFace costs the same for any face size; FER-2013's crops are 48 px, so smaller faces
-# are classified from upscaled pixels
-BLAZEFACE_MIN_FACE = 40
 
 
 @dataclass(frozen=True)
