@@ -95,6 +95,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dlib-threshold", type=float, help="override dlib's SVM cut-off")
     ap.add_argument("--blazeface-threshold", type=float, help="override BlazeFace's cut-off")
+    ap.add_argument("--blazeface-tile-face", type=float, help="override blazeface.TILE_FACE, px")
     ap.add_argument("--min-face", type=int, help="smallest face, px (default: each detector's)")
     ap.add_argument("--tilt", type=float, default=0.0, help="rotate pasted faces up to +-DEG")
     args = ap.parse_args()
@@ -122,6 +123,10 @@ def main() -> None:
     print(f"classifier on the original 48x48 crops of those faces: {100 * base_acc:.1f}%\n")
 
     cv2.setNumThreads(1)
+    if args.blazeface_tile_face:
+        import ferkit.vision.blazeface as bf
+
+        bf.TILE_FACE = args.blazeface_tile_face
     for spec in args.detectors.split(","):
         try:
             det = make_detector(spec, min_face=args.min_face)

@@ -134,7 +134,7 @@ def main() -> None:
     ap.add_argument("--model", nargs="*", default=[], help="more ONNX files to time alike")
     ap.add_argument(
         "--detectors",
-        default="dlib",
+        default="blazeface",
         help="detectors for the photo and video rows, comma-separated; ratios are against "
         "the first (e.g. haar,dlib,blazeface)",
     )

@@ -39,7 +39,7 @@ def test_health_and_model(client):
     assert m["labels"] == list(clf.labels) and m["input_size"] == [48, 48]
     assert m["sha256"] == clf.info.sha256 and m["file"] == "default.onnx"
     assert m["accuracy"] == {"PublicTest": 0.708, "PrivateTest": 0.7208}  # the model card's
-    assert m["detector"] == "dlib" and m["tta"] == "hflip"
+    assert m["detector"] == "blazeface" and m["tta"] == "hflip"
 
 
 def test_predict_matches_the_python_api(client):

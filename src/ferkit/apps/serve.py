@@ -23,7 +23,7 @@ import numpy as np
 
 from ferkit.core.errors import FerkitError
 from ferkit.core.version import __version__
-from ferkit.vision.detect import make_detector
+from ferkit.vision.detect import DEFAULT_DETECTOR, make_detector
 from ferkit.vision.detection import Detection
 from ferkit.vision.images import decode
 from ferkit.vision.recognize import EmotionRecognizer
@@ -36,7 +36,7 @@ MEDIA_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css
 @dataclass(frozen=True)
 class ServeConfig:
     model: str | None = None  # ONNX file; None: the shipped model
-    detector: str = "dlib"
+    detector: str = DEFAULT_DETECTOR
     min_face: int | None = None  # px; None: the detector's own
     max_upload_mb: float = 10.0  # per file
     max_pixels: int = 40_000_000  # decompression-bomb guard (a 40 MP photo is fine)
@@ -44,8 +44,8 @@ class ServeConfig:
 
 
 class ThreadLocalDetector:
-    """One detector per thread: dlib's and OpenCV's detectors keep scratch buffers, so
-    sharing one instance across the thread pool is not safe."""
+    """One detector per thread: dlib's and OpenCV's detectors keep scratch buffers, and a
+    BlazeFace session runs on one thread, so one instance is not shared by the pool."""
 
     def __init__(self, spec: str, min_face: int | None) -> None:
         self.spec, self.min_face = spec, min_face

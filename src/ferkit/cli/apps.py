@@ -10,7 +10,10 @@ from pathlib import Path
 from ferkit.core.console import console as _console
 from ferkit.core.errors import FerkitError
 from ferkit.vision.blazeface import BLAZEFACE_MIN_FACE
+from ferkit.vision.detect import DEFAULT_DETECTOR
 from ferkit.vision.detection import DEFAULT_MIN_FACE
+
+DETECTOR_HELP = f"{DEFAULT_DETECTOR} (default), dlib (ferkit[dlib]), haar or yunet:FILE.onnx"
 
 
 def _recognizer(args: argparse.Namespace):
@@ -132,7 +135,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         format="json",
         no_detect=False,
         model=None,
-        detector="dlib",
+        detector=DEFAULT_DETECTOR,
         min_face=None,
         margin=None,
         align=True,
@@ -152,27 +155,28 @@ def _add_recognizer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument(
         "--detector",
-        default="dlib",
-        help="face detector: dlib (default), blazeface, haar or yunet:FILE.onnx",
+        default=DEFAULT_DETECTOR,
+        help=f"face detector: {DETECTOR_HELP}",
     )
     p.add_argument(
         "--min-face",
         type=int,
         metavar="PX",
-        help=f"smallest face side to find, pixels (default: {DEFAULT_MIN_FACE}, smaller is "
-        f"slower; {BLAZEFACE_MIN_FACE} for blazeface, which costs the same at any size)",
+        help="smallest face side to find, pixels (default for blazeface: what one pass over "
+        f"the photo finds, none under {BLAZEFACE_MIN_FACE}; a smaller PX adds tiles, slower; "
+        f"default {DEFAULT_MIN_FACE} for dlib, haar and yunet, smaller is slower)",
     )
     p.add_argument(
         "--margin",
         type=float,
         help="enlarge each face box by this share of its side before cropping "
-        "(default: the detector's measured margin, dlib 0.2, haar 0)",
+        "(default: the detector's measured margin: blazeface 0, dlib 0.2, haar 0)",
     )
     p.add_argument(
         "--no-align",
         dest="align",
         action="store_false",
-        help="do not rotate faces to level the eyes (dlib and yunet give eye positions)",
+        help="do not rotate faces to level the eyes (blazeface, dlib and yunet give eye positions)",
     )
 
 
@@ -209,9 +213,7 @@ def add_apps_commands(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--model", help=MODEL_HELP)
-    p.add_argument(
-        "--detector", default="dlib", help="dlib (default), blazeface, haar or yunet:FILE.onnx"
-    )
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, help=DETECTOR_HELP)
     p.add_argument("--min-face", type=int, metavar="PX", help="as for predict")
     p.add_argument(
         "--max-upload-mb", type=float, default=10.0, help="largest accepted file, MB (default 10)"

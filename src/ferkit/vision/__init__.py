@@ -1,2 +1,2 @@
 """Faces in images: decoding, detection, crop and align, `EmotionRecognizer`, drawing.
-Runs on OpenCV, dlib and ONNX Runtime; no torch."""
+Runs on OpenCV and ONNX Runtime (dlib only for its optional detector); no torch."""

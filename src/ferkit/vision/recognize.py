@@ -1,7 +1,7 @@
 """`EmotionRecognizer`: find faces in a photo, crop them as the model expects, classify.
 
     from ferkit import EmotionRecognizer
-    rec = EmotionRecognizer()            # shipped model, default (dlib HOG) detector
+    rec = EmotionRecognizer()            # shipped model, default (BlazeFace) detector
     faces = rec.predict("group.jpg")     # path, numpy array, PIL image or bytes
     faces[0].box, faces[0].label, faces[0].probs
 
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.modelfile.classifier import Classifier
-from ferkit.vision.detect import make_detector
+from ferkit.vision.detect import DEFAULT_DETECTOR, make_detector
 from ferkit.vision.detection import Detection, Detector
 from ferkit.vision.images import ImageInput, load_image
 
@@ -78,7 +78,7 @@ def crop_face(
 
 class EmotionRecognizer:
     """Detector + ONNX classifier. `model`: an ONNX file (default: the shipped model);
-    `detector`: a `Detector` or a name for `make_detector` (`dlib`, `blazeface`, `haar`,
+    `detector`: a `Detector` or a name for `make_detector` (`blazeface`, `dlib`, `haar`,
     `yunet:PATH`);
     `min_face` (px) and `margin`: None for the detector's own; `align`: level the eyes when
     the detector finds them (measured: +0.5 points on faces tilted up to 25 degrees, neutral
@@ -87,7 +87,7 @@ class EmotionRecognizer:
     def __init__(
         self,
         model: str | Path | None = None,
-        detector: Detector | str = "dlib",
+        detector: Detector | str = DEFAULT_DETECTOR,
         min_face: int | None = None,
         margin: float | None = None,
         align: bool = True,

@@ -1,0 +1,160 @@
+"""Face detectors on whole heads: real portraits, pasted at many sizes, turns and lights.
+
+benchmarks/detectors.py pastes FER-2013 crops: 48x48 grayscale faces cut tight, with no hair,
+ears or head outline, enlarged. That is a fair test of how a detector treats faces framed as
+FER-2013 frames them, but not of a person in a photo. Here the pasted thing is a whole head
+(hair, ears, neck) cut from one of three freely licensed portraits that ship with ferkit's
+own dependencies: a frontal smile (`examples/astronaut.jpg`), a man turned into semi-profile
+behind a camera (`examples/cameraman.png`) and a frontal portrait in uniform (matplotlib's
+`grace_hopper.jpg`). Each paste is resized so its face is 60-192 px, mirrored half of the
+time, optionally rotated (`--tilt`) and dimmed (`--dim`: the scene's light times 0.3, gamma
+1.5, and sensor noise), into 640x480 crops of the same face-free photos as detectors.py.
+The face's box in each portrait was drawn by hand; a detection within IoU 0.3 of it counts.
+
+Three people are few: read it as "how each detector copes with heads, poses and light",
+per portrait, beside detectors.py's 3,589 faces, not as a face-detection benchmark.
+
+    python benchmarks/heads.py [--images 300] [--detectors haar,dlib,blazeface] [--tilt 25] [--dim]
+
+Needs scikit-image and scikit-learn (backgrounds), as detectors.py does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from detectors import backgrounds
+
+from ferkit.vision.detect import make_detector
+from ferkit.vision.detection import iou
+
+ROOT = Path(__file__).resolve().parents[1]
+# name: (head region x0, y0, x1, y1; face box x, y, w, h), photo pixels, drawn by hand
+PORTRAITS = {
+    "astronaut": ((110, 20, 340, 280), (176, 76, 96, 96)),
+    "cameraman": ((140, 50, 300, 240), (203, 124, 66, 68)),
+    "grace_hopper": ((90, 30, 440, 440), (160, 128, 212, 212)),
+}
+SIZE_BINS = ((60, 79), (80, 111), (112, 143), (144, 192))  # px, the pasted faces' sides
+
+
+def portraits() -> dict[str, tuple[np.ndarray, tuple[int, ...]]]:
+    """Each portrait's head cut out, and its face box in the cut's pixels."""
+    import matplotlib.cbook
+
+    photos = {
+        "astronaut": cv2.imread(str(ROOT / "examples" / "astronaut.jpg")),
+        "cameraman": cv2.imread(str(ROOT / "examples" / "cameraman.png")),
+        "grace_hopper": cv2.imread(
+            str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+        ),
+    }
+    out = {}
+    for name, ((x0, y0, x1, y1), (fx, fy, fw, fh)) in PORTRAITS.items():
+        out[name] = (photos[name][y0:y1, x0:x1], (fx - x0, fy - y0, fw, fh))
+    return out
+
+
+def paste(rng, canvas, head, face, placed, tilt):
+    """Paste one head (resized, maybe mirrored and rotated) where it overlaps nothing in
+    `placed`; returns its face box in canvas pixels, or None when it did not fit."""
+    side = int(rng.integers(60, 193))
+    s = side / face[2]
+    img = cv2.resize(head, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    fx, fy, fw, fh = (v * s for v in face)
+    h, w = img.shape[:2]
+    if rng.random() < 0.5:  # mirrored: the cameraman turns the other way
+        img, fx = img[:, ::-1].copy(), w - fx - fw
+    if tilt:  # in-plane rotation about the face's centre; the box keeps its size
+        m = cv2.getRotationMatrix2D((fx + fw / 2, fy + fh / 2), rng.uniform(-tilt, tilt), 1.0)
+        img = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    if w >= 640 or h >= 480:
+        return None
+    x, y = int(rng.integers(0, 640 - w)), int(rng.integers(0, 480 - h))
+    if any(x < bx + bw and bx < x + w and y < by + bh and by < y + h for bx, by, bw, bh in placed):
+        return None
+    ramp = lambda n: np.minimum(1, np.minimum(np.arange(n), np.arange(n)[::-1]) / (0.06 * n))  # noqa: E731
+    alpha = np.minimum.outer(ramp(h), ramp(w))[:, :, None]  # feathered edge, 6% of the side
+    region = canvas[y : y + h, x : x + w]
+    canvas[y : y + h, x : x + w] = alpha * img + (1 - alpha) * region
+    placed.append((x, y, w, h))
+    return (x + fx, y + fy, fw, fh)
+
+
+def scene(rng, bgs, heads, tilt, dim):
+    bg = bgs[rng.integers(len(bgs))]
+    y0, x0 = rng.integers(bg.shape[0] - 479), rng.integers(bg.shape[1] - 639)
+    canvas = bg[y0 : y0 + 480, x0 : x0 + 640].astype(np.float32).copy()
+    truth, placed, names = [], [], list(heads)
+    for _ in range(int(rng.integers(1, 4))):
+        for _ in range(20):
+            name = names[rng.integers(len(names))]
+            box = paste(rng, canvas, *heads[name], placed, tilt)
+            if box is not None:
+                truth.append((box, name))
+                break
+    if dim:  # a dim room: less light, darker mid-tones, and the sensor's noise shows
+        canvas = 255 * (0.3 * canvas / 255) ** 1.5 + rng.normal(0, 3, canvas.shape)
+    return np.clip(canvas, 0, 255).astype(np.uint8), truth
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=300)
+    ap.add_argument("--detectors", default="haar,dlib,blazeface")
+    ap.add_argument("--min-face", type=int, help="smallest face, px (default: each detector's)")
+    ap.add_argument("--tilt", type=float, default=0.0, help="rotate heads up to +-DEG")
+    ap.add_argument("--dim", action="store_true", help="dim light: 0.3x, gamma 1.5, noise")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    rng = np.random.default_rng(args.seed)
+    bgs, heads = backgrounds(), portraits()
+    scenes = [scene(rng, bgs, heads, args.tilt, args.dim) for _ in range(args.images)]
+    n_true = sum(len(t) for _, t in scenes)
+    print(
+        f"{len(scenes)} photos with {n_true} heads of 3 people (faces 60-192 px, tilted up to "
+        f"{args.tilt:g} degrees{', dim light' if args.dim else ''}), 640x480, one core"
+    )
+    cv2.setNumThreads(1)
+    for spec in args.detectors.split(","):
+        try:
+            det = make_detector(spec, min_face=args.min_face)
+        except Exception as exc:
+            print(f"{spec}: unavailable ({exc})")
+            continue
+        times, fp = [], 0
+        hits = {k: [0, 0] for k in [*PORTRAITS, *SIZE_BINS]}  # (found, all)
+        for canvas, truth in scenes:
+            t0 = time.perf_counter()
+            found = det.detect(canvas)
+            times.append(time.perf_counter() - t0)
+            used = set()
+            for d in found:
+                ious = [iou(d.box, box) for box, _ in truth]
+                j = int(np.argmax(ious)) if ious else -1
+                if j >= 0 and j not in used and ious[j] >= 0.3:
+                    used.add(j)
+                else:
+                    fp += 1
+            for j, (box, name) in enumerate(truth):
+                size = next(b for b in SIZE_BINS if round(box[2]) <= b[1])
+                for key in (name, size):
+                    hits[key][0] += j in used
+                    hits[key][1] += 1
+        tp = sum(hits[n][0] for n in PORTRAITS)
+        ms = 1000 * statistics.median(times)
+        print(f"{spec}: recall {100 * tp / n_true:.1f}%, {fp} false faces, {ms:.1f} ms/photo")
+        rows = [(n, *hits[n]) for n in PORTRAITS] + [
+            (f"{lo}-{hi} px", *hits[(lo, hi)]) for lo, hi in SIZE_BINS
+        ]
+        print("  " + ", ".join(f"{k} {100 * f / max(1, n):.1f}%" for k, f, n in rows))
+
+
+if __name__ == "__main__":
+    main()
