@@ -10,6 +10,9 @@ behind a camera (`examples/cameraman.png`) and a frontal portrait in uniform (ma
 time, optionally rotated (`--tilt`) and dimmed (`--dim`: the scene's light times 0.3, gamma
 1.5, and sensor noise), into 640x480 crops of the same face-free photos as detectors.py.
 The face's box in each portrait was drawn by hand; a detection within IoU 0.3 of it counts.
+For detectors that give the eyes it also prints how far the eye line they report is from
+the true one (the portrait's own, as the detector sees it upright, turned by the paste),
+which is what alignment rotates by.
 
 Three people are few: read it as "how each detector copes with heads, poses and light",
 per portrait, beside detectors.py's 3,589 faces, not as a face-detection benchmark.
@@ -32,6 +35,7 @@ from detectors import backgrounds
 
 from ferkit.vision.detect import make_detector
 from ferkit.vision.detection import iou
+from ferkit.vision.recognize import eye_angle
 
 ROOT = Path(__file__).resolve().parents[1]
 # name: (head region x0, y0, x1, y1; face box x, y, w, h), photo pixels, drawn by hand
@@ -62,16 +66,18 @@ def portraits() -> dict[str, tuple[np.ndarray, tuple[int, ...]]]:
 
 def paste(rng, canvas, head, face, placed, tilt):
     """Paste one head (resized, maybe mirrored and rotated) where it overlaps nothing in
-    `placed`; returns its face box in canvas pixels, or None when it did not fit."""
+    `placed`; returns its face box in canvas pixels, whether it was mirrored and the
+    rotation in degrees (counter-clockwise), or None when it did not fit."""
     side = int(rng.integers(60, 193))
     s = side / face[2]
     img = cv2.resize(head, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
     fx, fy, fw, fh = (v * s for v in face)
     h, w = img.shape[:2]
-    if rng.random() < 0.5:  # mirrored: the cameraman turns the other way
+    mirrored, angle = bool(rng.random() < 0.5), float(rng.uniform(-tilt, tilt))
+    if mirrored:  # the cameraman turns the other way
         img, fx = img[:, ::-1].copy(), w - fx - fw
     if tilt:  # in-plane rotation about the face's centre; the box keeps its size
-        m = cv2.getRotationMatrix2D((fx + fw / 2, fy + fh / 2), rng.uniform(-tilt, tilt), 1.0)
+        m = cv2.getRotationMatrix2D((fx + fw / 2, fy + fh / 2), angle, 1.0)
         img = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
     if w >= 640 or h >= 480:
         return None
@@ -83,7 +89,7 @@ def paste(rng, canvas, head, face, placed, tilt):
     region = canvas[y : y + h, x : x + w]
     canvas[y : y + h, x : x + w] = alpha * img + (1 - alpha) * region
     placed.append((x, y, w, h))
-    return (x + fx, y + fy, fw, fh)
+    return (x + fx, y + fy, fw, fh), mirrored, angle if tilt else 0.0
 
 
 def scene(rng, bgs, heads, tilt, dim):
@@ -94,9 +100,9 @@ def scene(rng, bgs, heads, tilt, dim):
     for _ in range(int(rng.integers(1, 4))):
         for _ in range(20):
             name = names[rng.integers(len(names))]
-            box = paste(rng, canvas, *heads[name], placed, tilt)
-            if box is not None:
-                truth.append((box, name))
+            pasted = paste(rng, canvas, *heads[name], placed, tilt)
+            if pasted is not None:
+                truth.append((pasted[0], name, *pasted[1:]))
                 break
     if dim:  # a dim room: less light, darker mid-tones, and the sensor's noise shows
         canvas = 255 * (0.3 * canvas / 255) ** 1.5 + rng.normal(0, 3, canvas.shape)
@@ -128,21 +134,29 @@ def main() -> None:
         except Exception as exc:
             print(f"{spec}: unavailable ({exc})")
             continue
-        times, fp = [], 0
+        times, fp, eye_errors = [], 0, {n: [] for n in PORTRAITS}
         hits = {k: [0, 0] for k in [*PORTRAITS, *SIZE_BINS]}  # (found, all)
+        upright = {}  # each portrait's own eye line as this detector sees it, degrees
+        for name, (head, _) in heads.items():
+            found = [d for d in det.detect(head) if d.eyes]
+            upright[name] = eye_angle(found[0].eyes) if found else None
         for canvas, truth in scenes:
             t0 = time.perf_counter()
             found = det.detect(canvas)
             times.append(time.perf_counter() - t0)
             used = set()
             for d in found:
-                ious = [iou(d.box, box) for box, _ in truth]
+                ious = [iou(d.box, t[0]) for t in truth]
                 j = int(np.argmax(ious)) if ious else -1
                 if j >= 0 and j not in used and ious[j] >= 0.3:
                     used.add(j)
+                    _, name, mirrored, angle = truth[j]
+                    if d.eyes and upright[name] is not None:  # a mirror flips the eye line
+                        true = (-1 if mirrored else 1) * upright[name] - angle
+                        eye_errors[name].append(abs(eye_angle(d.eyes) - true))
                 else:
                     fp += 1
-            for j, (box, name) in enumerate(truth):
+            for j, (box, name, *_) in enumerate(truth):
                 size = next(b for b in SIZE_BINS if round(box[2]) <= b[1])
                 for key in (name, size):
                     hits[key][0] += j in used
@@ -154,6 +168,12 @@ def main() -> None:
             (f"{lo}-{hi} px", *hits[(lo, hi)]) for lo, hi in SIZE_BINS
         ]
         print("  " + ", ".join(f"{k} {100 * f / max(1, n):.1f}%" for k, f, n in rows))
+        errs = {n: np.percentile(e, [50, 90]) for n, e in eye_errors.items() if e}
+        if errs:
+            print(
+                "  eye line off the true one, median / 90th percentile: "
+                + ", ".join(f"{n} {a:.1f} / {b:.1f} deg" for n, (a, b) in errs.items())
+            )
 
 
 if __name__ == "__main__":

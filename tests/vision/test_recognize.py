@@ -126,16 +126,25 @@ def test_alignment_levels_the_eyes():
 
 def test_recognizer_aligns_with_a_detector_that_gives_eyes(astronaut):
     class Tilted:
-        name, margin = "fixed", 0.0
+        name, margin, align = "fixed", 0.0, False
 
         def detect(self, image):
             return [Detection(FACE_BOX, 1.0, ((200.0, 110.0), (240.0, 90.0)))]
 
-    plain = EmotionRecognizer(detector=Tilted(), align=False)
-    aligned = EmotionRecognizer(detector=Tilted(), align=True)
-    a = plain.crops(astronaut, Tilted().detect(astronaut))[0]
-    b = aligned.crops(astronaut, Tilted().detect(astronaut))[0]
-    assert a.shape == b.shape == (48, 48) and not np.array_equal(a, b)
+    faces = Tilted().detect(astronaut)
+    plain = EmotionRecognizer(detector=Tilted(), align=False).crops(astronaut, faces)[0]
+    aligned = EmotionRecognizer(detector=Tilted(), align=True).crops(astronaut, faces)[0]
+    assert plain.shape == aligned.shape == (48, 48) and not np.array_equal(plain, aligned)
+    # unless told, the detector's own choice: off for this one, then on
+    default = EmotionRecognizer(detector=Tilted())
+    assert np.array_equal(default.crops(astronaut, faces)[0], plain)
+    Tilted.align = True
+    assert np.array_equal(default.crops(astronaut, faces)[0], aligned)
+
+
+def test_each_detector_says_whether_its_eyes_level_the_face():
+    assert make_detector("blazeface").align is False  # coarse eyes (benchmarks/heads.py)
+    assert make_detector("haar").align is False  # no eyes
 
 
 def test_exif_orientation_is_honoured(tmp_path, rec, astronaut):

@@ -50,7 +50,7 @@ class ThreadLocalDetector:
     def __init__(self, spec: str, min_face: int | None) -> None:
         self.spec, self.min_face = spec, min_face
         first = make_detector(spec, min_face)  # fail at start-up, not on the first request
-        self.name, self.margin = first.name, first.margin
+        self.name, self.margin, self.align = first.name, first.margin, first.align
         self._local = threading.local()
         self._local.detector = first
 

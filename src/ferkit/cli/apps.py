@@ -138,7 +138,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         detector=DEFAULT_DETECTOR,
         min_face=None,
         margin=None,
-        align=True,
+        align=None,
     )
     code = cmd_predict(ns)
     print(f"annotated photos and predictions.jsonl are in {args.out}/")
@@ -170,13 +170,14 @@ def _add_recognizer_options(p: argparse.ArgumentParser) -> None:
         "--margin",
         type=float,
         help="enlarge each face box by this share of its side before cropping "
-        "(default: the detector's measured margin: blazeface 0, dlib 0.2, haar 0)",
+        "(default: the detector's measured margin, 0 for blazeface, dlib and haar)",
     )
     p.add_argument(
-        "--no-align",
-        dest="align",
-        action="store_false",
-        help="do not rotate faces to level the eyes (blazeface, dlib and yunet give eye positions)",
+        "--align",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="rotate faces to level the eyes, from the detector's eye positions (default: on "
+        "for dlib and yunet, off for blazeface, whose eyes are coarser; haar gives none)",
     )
 
 

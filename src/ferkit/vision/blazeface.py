@@ -168,6 +168,11 @@ class BlazeFaceDetector:
     semi-profile; gives eye positions. The score is the network's probability, 0..1."""
 
     name = "blazeface"
+    # Its eye keypoints are coarse for levelling: on whole heads tilted up to 25 degrees
+    # (benchmarks/heads.py --tilt 25) the eye line is 1.9-2.3 degrees off (median) on
+    # frontal faces and 12.2 on the semi-profile one (dlib: 0.3-0.5), and on FER-2013 crops
+    # aligning by them costs 1.4 points upright and 2.5 tilted (benchmarks/detectors.py).
+    align = False
     # On found faces (benchmarks/detectors.py, 600 photos): 73.1% at -0.1, 75.8% at 0.0,
     # 75.4% at 0.1, 74.7% at 0.2; its boxes already frame the face as FER-2013 does
     margin = 0.0

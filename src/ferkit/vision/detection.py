@@ -40,6 +40,9 @@ class Detector(Protocol):
     # Share of the box side to add around it before cropping, so the crop frames the face as
     # FER-2013 does; each detector's boxes differ (benchmarks/detectors.py measures it).
     margin: float
+    # Whether its eyes are precise enough to level the face by default (benchmarks/heads.py
+    # measures the eye line); `EmotionRecognizer(align=...)` and `--align` override it.
+    align: bool
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces in a uint8 BGR (H, W, 3) or grayscale (H, W) image."""
