@@ -26,15 +26,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-from detectors import backgrounds
+from detectors import backgrounds, timed_matches
 
 from ferkit.vision.detect import make_detector
-from ferkit.vision.detection import iou
 from ferkit.vision.recognize import eye_angle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,21 +139,14 @@ def main() -> None:
             found = [d for d in det.detect(head) if d.eyes]
             upright[name] = eye_angle(found[0].eyes) if found else None
         for canvas, truth in scenes:
-            t0 = time.perf_counter()
-            found = det.detect(canvas)
-            times.append(time.perf_counter() - t0)
-            used = set()
-            for d in found:
-                ious = [iou(d.box, t[0]) for t in truth]
-                j = int(np.argmax(ious)) if ious else -1
-                if j >= 0 and j not in used and ious[j] >= 0.3:
-                    used.add(j)
-                    _, name, mirrored, angle = truth[j]
-                    if d.eyes and upright[name] is not None:  # a mirror flips the eye line
-                        true = (-1 if mirrored else 1) * upright[name] - angle
-                        eye_errors[name].append(abs(eye_angle(d.eyes) - true))
-                else:
-                    fp += 1
+            used, false, seconds = timed_matches(det, canvas, [t[0] for t in truth])
+            times.append(seconds)
+            fp += false
+            for j, d in used.items():
+                _, name, mirrored, angle = truth[j]
+                if d.eyes and upright[name] is not None:  # a mirror flips the eye line
+                    true = (-1 if mirrored else 1) * upright[name] - angle
+                    eye_errors[name].append(abs(eye_angle(d.eyes) - true))
             for j, (box, name, *_) in enumerate(truth):
                 size = next(b for b in SIZE_BINS if round(box[2]) <= b[1])
                 for key in (name, size):
