@@ -162,9 +162,10 @@ def _add_recognizer_options(p: argparse.ArgumentParser) -> None:
         "--min-face",
         type=int,
         metavar="PX",
-        help="smallest face side to find, pixels (default for blazeface: what one pass over "
-        f"the photo finds, none under {BLAZEFACE_MIN_FACE}; a smaller PX adds tiles, slower; "
-        f"default {DEFAULT_MIN_FACE} for dlib, haar and yunet, smaller is slower)",
+        help="smallest face side to find, pixels (blazeface: by default what one pass over "
+        f"the photo finds, none under {BLAZEFACE_MIN_FACE}; PX adds tiles where one pass "
+        f"would miss faces that small, slower; dlib, haar, yunet: default {DEFAULT_MIN_FACE}, "
+        "smaller is slower)",
     )
     p.add_argument(
         "--margin",

@@ -1,6 +1,6 @@
 """Face detectors behind one small interface: `detect(bgr) -> list[Detection]`.
 
-Every detector here works offline straight after `pip install`; none downloads weights:
+Every detector here works offline straight after its install; none downloads weights:
 
 - `blazeface` (default): MediaPipe's BlazeFace full-range CNN, shipped in `ferkit/weights/`
   and run by ONNX Runtime (`ferkit.vision.blazeface`); finds turned faces, gives eye
