@@ -20,6 +20,7 @@ import numpy as np
 from ferkit.core.atomic import atomic_path
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
+from ferkit.core.limits import check_frame_size
 from ferkit.vision.detection import iou
 from ferkit.vision.recognize import EmotionRecognizer, Face
 
@@ -124,6 +125,9 @@ def open_capture(cfg: VideoConfig):
     if not path.is_file():
         raise FerkitError(f"{path}: no such video file")
     cap = cv2.VideoCapture(str(path))
+    if cap.isOpened():  # the declared frame size, before the first frame is decoded
+        size = (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        check_frame_size(int(size[0]), int(size[1]), str(path))
     ok, _ = cap.read() if cap.isOpened() else (False, None)
     if not ok:
         raise FerkitError(f"{path}: not a readable video")

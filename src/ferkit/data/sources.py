@@ -26,6 +26,7 @@ import numpy as np
 
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS, SPLITS, label_index
+from ferkit.core.limits import MAX_MEMBER_BYTES, LimitError, check_pixels
 
 IMAGE_SIZE = 48  # pixels per side of a FER-2013 face
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm"})
@@ -58,14 +59,17 @@ class RawDataset:
     ignored: int = 0  # non-image files skipped silently (README, .DS_Store, ...)
 
 
-def decode_face(data: bytes, size: int = IMAGE_SIZE) -> np.ndarray | None:
-    """Decode image bytes to a `size`x`size` uint8 grayscale face, or None if unreadable.
+def decode_face(data: bytes, name: str = "image", size: int = IMAGE_SIZE) -> np.ndarray | None:
+    """Decode image bytes to a `size`x`size` uint8 grayscale face, or None if unreadable;
+    `LimitError` naming `name` if its header declares too many pixels.
 
     EXIF orientation is honoured (OpenCV applies it). Non-square images are centre-cropped
     to a square first so faces are not squashed; INTER_AREA keeps downscaling alias-free.
     """
     import cv2
 
+    if check_pixels(data, name) is None:  # before decoding; None: not an image
+        return None
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
     if img is None or img.size == 0:
         return None
@@ -124,7 +128,7 @@ def _read_tree(
                 f"{source}: folder '{parts[-2]}' (in {rel}) is not an emotion; "
                 f"expected one of {', '.join(LABELS)}"
             )
-        face = decode_face(read())
+        face = decode_face(read(), f"{source}: {rel}")
         if progress:
             progress(1)
         if face is None:
@@ -157,9 +161,14 @@ def read_folder(source: Path, progress: Callable[[int], None] | None = None) -> 
     """Read an extracted Kaggle tree or any `<emotion>/<image>` folder dataset."""
     files = sorted(p for p in source.rglob("*") if p.is_file())
 
+    def read(p: Path) -> bytes:
+        if (n := p.stat().st_size) > MAX_MEMBER_BYTES:
+            raise LimitError(f"{p}: {n:,} bytes, over the limit of {MAX_MEMBER_BYTES:,} per image")
+        return p.read_bytes()
+
     def entries() -> Iterable[tuple[tuple[str, ...], Callable[[], bytes]]]:
         for p in files:
-            yield p.relative_to(source).parts, p.read_bytes
+            yield p.relative_to(source).parts, lambda p=p: read(p)
 
     try:
         return _read_tree(source, entries(), "folder", progress)
@@ -187,11 +196,26 @@ def read_zip(source: Path, progress: Callable[[int], None] | None = None) -> Raw
 
         current = ""
 
+        def read(info: zipfile.ZipInfo) -> bytes:
+            """The member's bytes, never more than MAX_MEMBER_BYTES whatever its header says
+            (a 2 MB zip can hold a 2 GiB member)."""
+            over = LimitError(
+                f"{source}: member {info.filename} unpacks to over {MAX_MEMBER_BYTES:,} bytes, "
+                "the limit per image (FER-2013's are about 2 KB)"
+            )
+            if info.file_size > MAX_MEMBER_BYTES:
+                raise over
+            with zf.open(info) as member:
+                data = member.read(MAX_MEMBER_BYTES + 1)
+            if len(data) > MAX_MEMBER_BYTES:
+                raise over
+            return data
+
         def entries() -> Iterable[tuple[tuple[str, ...], Callable[[], bytes]]]:
             nonlocal current
             for info in infos:
                 current = info.filename
-                yield tuple(info.filename.split("/")), lambda info=info: zf.read(info)
+                yield tuple(info.filename.split("/")), lambda info=info: read(info)
 
         try:
             return _read_tree(source, entries(), "zip", progress)

@@ -8,12 +8,14 @@ upright image a viewer shows; grayscale, RGBA, palette and 16-bit files are hand
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ferkit.core.errors import FerkitError
+from ferkit.core.limits import MAX_PIXELS, check_pixels
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm"}
@@ -62,25 +64,30 @@ def _from_pil(img: Any) -> np.ndarray:
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
-def decode(data: bytes, name: str = "image") -> np.ndarray:
-    """Encoded bytes -> upright BGR (or grayscale) uint8, or a FerkitError naming `name`."""
+def decode(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Encoded bytes -> upright BGR (or grayscale) uint8, or a FerkitError naming `name`;
+    a `LimitError` when the header declares more than `max_pixels`, before any decoding."""
     from PIL import Image, UnidentifiedImageError
 
     if not data:
         raise FerkitError(f"{name}: empty file")
+    # None: Pillow cannot read the header; its own error below says why, precisely
+    known = check_pixels(data, name, max_pixels) is not None
     # A complete JPEG (ends with the EOI marker): OpenCV decodes it ~2x faster than Pillow
     # and applies the EXIF orientation too; JPEG has no alpha or 16-bit to handle. A
     # truncated one goes to Pillow, which refuses it where OpenCV would fill in grey.
-    if data[:3] == b"\xff\xd8\xff" and data.rstrip(b"\0")[-2:] == b"\xff\xd9":
+    if known and data[:3] == b"\xff\xd8\xff" and data.rstrip(b"\0")[-2:] == b"\xff\xd9":
         import cv2
 
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if image is not None:
             return image
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-            return _from_pil(img)
+        with warnings.catch_warnings():  # Pillow warns from 89 MP; check_pixels decided
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()
+                return _from_pil(img)
     except Image.DecompressionBombError:
         raise FerkitError(f"{name}: too many pixels (Pillow's decompression-bomb limit)") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:

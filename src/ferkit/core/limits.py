@@ -1,0 +1,62 @@
+"""Limits that keep hostile or careless input from costing unbounded memory or disk.
+
+Every image, whatever its format and wherever it comes from (a photo for `predict`, an
+upload to the server, a member of a dataset zip, a video's frames), is measured from its
+header before anything decodes it: a 4.7 MB JPEG can declare 20000x20000 pixels, which
+decodes to 1.2 GB. The same goes for what is read out of a zip member.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+from ferkit.core.errors import FerkitError
+
+# px: a 100 MP photo decodes to 300 MB of BGR; 50 MP phone photos pass, bombs do not
+MAX_PIXELS = 100_000_000
+# bytes read from one zip member: FER-2013's are about 2 KB, a phone photo under 32 MB
+MAX_MEMBER_BYTES = 32 << 20
+
+
+class LimitError(FerkitError):
+    """Input over one of the limits here; the server answers it with 413."""
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the image's header, without decoding its pixels; None when
+    Pillow does not recognise the bytes as an image. Raises `LimitError` for images so
+    large that Pillow itself refuses to open them (over about 179 MP)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():  # Pillow warns from 89 MP; our own limit decides
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                return img.size
+    except Image.DecompressionBombError:
+        raise LimitError(f"over the limit of {MAX_PIXELS:,} pixels") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return None
+
+
+def check_pixels(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> tuple[int, int] | None:
+    """Refuse, in one line naming `name`, an image whose header declares more than
+    `max_pixels`; returns its (width, height), or None when it is not an image."""
+    try:
+        size = image_size(data)
+    except LimitError:
+        raise LimitError(f"{name}: over the limit of {max_pixels:,} pixels") from None
+    if size is not None and size[0] * size[1] > max_pixels:
+        w, h = size
+        raise LimitError(f"{name}: {w}x{h} is over the limit of {max_pixels:,} pixels")
+    return size
+
+
+def check_frame_size(width: int, height: int, name: str, max_pixels: int | None = None) -> None:
+    """The same limit for a video's frames, from the container's declared frame size."""
+    max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
+    if width * height > max_pixels:
+        raise LimitError(
+            f"{name}: frames of {width}x{height} are over the limit of {max_pixels:,} pixels"
+        )
