@@ -15,7 +15,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     require_torch()
     from ferkit.training.config import TrainConfig, apply_overrides, load_toml
     from ferkit.training.loop import Interrupted, train
-    from ferkit.training.runs import read_run_config
+    from ferkit.training.runs import LAST, read_run_config
 
     overrides: dict[str, object] = {}
     if args.config:
@@ -44,21 +44,30 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not sep:
             raise FerkitError(f"--set {item}: expected KEY=VALUE, e.g. model.width=64")
         overrides[key.strip()] = value.strip()
+    if args.resume and args.overwrite:
+        raise FerkitError("--resume continues a run and --overwrite replaces it: choose one")
     if args.resume:
-        # Threads describe the machine, not the recipe: a resumed run uses all cores again
-        # (0 = auto) unless --threads is given, whatever the interrupted process was told.
+        # The recorded thread count too: float sums, and so the metrics, depend on it; a
+        # resumed run equals the uninterrupted one on the same threads (--threads overrides)
         base = read_run_config(Path(args.resume))
-        cfg = apply_overrides(base, {"threads": 0, **overrides, "out": args.resume})
+        cfg = apply_overrides(base, {**overrides, "out": args.resume})
     else:
         cfg = apply_overrides(TrainConfig(), overrides)
     try:
-        result = train(cfg, resume=bool(args.resume))
+        result = train(cfg, resume=bool(args.resume), overwrite=args.overwrite)
     except Interrupted:
-        print(
-            f"interrupted: the last complete epoch is saved; continue with "
-            f"`ferkit train --resume {cfg.out}`",
-            file=sys.stderr,
-        )
+        if (Path(cfg.out) / LAST).is_file():
+            print(
+                f"interrupted: the last complete epoch is saved; continue with "
+                f"`ferkit train --resume {cfg.out}`",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                "interrupted before the first epoch ended: nothing to resume; "
+                "run the same command again to start over",
+                file=sys.stderr,
+            )
         return 130
     if result:
         _console().print_json(data=result)
@@ -78,7 +87,7 @@ def add_train_command(sub) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=["cpu", "cuda"])
     p.add_argument(
-        "--threads", type=int, help="torch threads per process (0: all cores; not kept by --resume)"
+        "--threads", type=int, help="torch threads per process (0: all cores; kept by --resume)"
     )
     p.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast")
     p.add_argument("--channels-last", action="store_true", default=None, help="NHWC layout")
@@ -96,4 +105,9 @@ def add_train_command(sub) -> None:
         help="start from an exported model's weights and architecture (file or 'default')",
     )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train into --out even if it holds a run (its checkpoints and metrics go first)",
+    )
     p.set_defaults(func=cmd_train)

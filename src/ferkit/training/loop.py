@@ -46,6 +46,7 @@ from ferkit.training.procs import (
 from ferkit.training.runs import (
     BEST,
     LAST,
+    check_out,
     draw_curves,
     load_checkpoint,
     log_epoch,
@@ -238,8 +239,10 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int) -> 
     }
 
 
-def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
-    """Run (or resume) training into `cfg.out`; returns the final metrics of the best epoch."""
+def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
+    """Run (or resume) training into `cfg.out`; returns the final metrics of the best epoch.
+    A folder that holds a run is refused unless `resume` or `overwrite`."""
+    check_out(Path(cfg.out), resume, overwrite)
     rank, world = init_distributed(cfg.device)
     device = torch.device(cfg.device if cfg.device == "cpu" else f"cuda:{local_rank()}")
     if cfg.device == "cuda" and not torch.cuda.is_available():

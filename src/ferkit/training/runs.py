@@ -37,6 +37,31 @@ FIELDS = [
 ]
 
 
+# What a run has made once an epoch ends; config.json and a header-only metrics.csv, written
+# at the start, are not a run yet
+RUN_FILES = (LAST, BEST, "final.json")
+
+
+def check_out(run: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse, in one line, to train over a run unless resuming it or told to overwrite it
+    (then its files go first, so no old metrics mix with the new), and to resume a folder
+    that has nothing to resume."""
+    if run.exists() and not run.is_dir():
+        raise FerkitError(f"{run}: exists and is not a folder; choose another --out")
+    if resume:
+        if not (run / LAST).is_file():
+            raise FerkitError(f"{run}: no {LAST} to resume (no epoch of it finished)")
+        return
+    held = [name for name in RUN_FILES if (run / name).exists()]
+    if held and not overwrite:
+        raise FerkitError(
+            f"{run}: holds a run already ({', '.join(held)}); continue it with "
+            f"`ferkit train --resume {run}`, or add --overwrite to start it afresh"
+        )
+    for name in (*held, METRICS, "curves.png"):  # a fresh run starts from no metrics
+        (run / name).unlink(missing_ok=True)
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """torch.save through a temporary file and an atomic rename."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:

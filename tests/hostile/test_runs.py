@@ -1,0 +1,60 @@
+"""Careless training commands: a finished run is never overwritten unless asked, a resume
+needs something to resume, and an interrupt says truthfully what was saved."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch", reason="training needs ferkit[train]")
+
+from ferkit.cli import main
+from ferkit.training import loop
+from tests.tiny_runs import read_metrics, train_args
+
+
+def _error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_a_finished_run_is_refused_unless_resumed_or_overwritten(small_cache, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(train_args(small_cache, run, 1)) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(train_args(small_cache, run, 1)) == 2
+    err = _error(capsys)
+    assert f"{run}: holds a run already (last.pt, best.pt, final.json)" in err
+    assert f"--resume {run}" in err and "--overwrite" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    assert main([*train_args(small_cache, run, 1), "--overwrite", "--resume", str(run)]) == 2
+    assert "choose one" in _error(capsys)
+    assert main([*train_args(small_cache, run, 2), "--overwrite"]) == 0
+    assert [r["epoch"] for r in read_metrics(run)] == ["1", "2"]  # afresh, not appended
+
+
+def test_resume_needs_a_checkpoint_and_out_must_be_a_folder(small_cache, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "--resume", str(tmp_path / "empty")]) == 2
+    assert "not a ferkit run folder" in _error(capsys)
+    (tmp_path / "file").write_text("x")
+    assert main(train_args(small_cache, tmp_path / "file", 1)) == 2
+    assert "exists and is not a folder" in _error(capsys)
+
+
+def test_an_interrupt_in_the_first_epoch_does_not_promise_a_resume(
+    small_cache, tmp_path, monkeypatch, capsys
+):
+    def stop(*args, **kwargs):
+        raise loop.Interrupted
+
+    monkeypatch.setattr(loop, "train_one_epoch", stop)
+    run = tmp_path / "run"
+    assert main(train_args(small_cache, run, 3)) == 130
+    err = capsys.readouterr().err
+    assert "nothing to resume" in err and "--resume" not in err
+    assert main(["train", "--resume", str(run)]) == 2
+    assert "no last.pt to resume (no epoch of it finished)" in _error(capsys)
+    monkeypatch.undo()
+    assert main(train_args(small_cache, run, 1)) == 0  # config.json alone is no run
