@@ -32,7 +32,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     m = result.manifest
     if result.up_to_date:
         sha = m["source_sha256"][:12]
-        out.print(f"{cfg.out}: already prepared from this source (sha256 {sha}); nothing to do")
+        out.print(
+            f"{cfg.out}: already prepared from this source with these options "
+            f"(sha256 {sha}); nothing to do"
+        )
         return 0
     for w in result.warnings:
         _warn(w)

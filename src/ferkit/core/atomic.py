@@ -3,10 +3,34 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def remove_orphans(target: Path) -> list[Path]:
+    """Delete the temporary files of earlier writes of `target` whose process is gone (a
+    `kill -9` or a power cut leaves them: `.NAME.PID.XXXX.tmp`); returns what it removed.
+    A write still in progress in another process is left alone."""
+    removed = []
+    for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        pid = tmp.name[len(target.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 
 @contextlib.contextmanager
@@ -14,10 +38,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it onto `path` if the block succeeds.
 
     The temporary file lives in the same directory so that `os.replace` is an atomic
-    rename. On any exception the temporary file is removed and `path` is untouched.
+    rename. On any exception the temporary file is removed and `path` is untouched. Its
+    name carries this process's id, so later writes clean up after a killed one.
     """
     target = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_orphans(target)
+    prefix = f".{target.name}.{os.getpid()}."
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)

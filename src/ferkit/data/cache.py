@@ -10,6 +10,7 @@ atomic rename that publishes it also publishes its description.
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from ferkit.core.labels import LABELS, SPLITS
 FORMAT_VERSION = 1
 CACHE_FILE = "cache.npz"
 MANIFEST_FILE = "manifest.json"
+# what numpy raises for a truncated or overwritten .npz (it is a zip inside)
+DAMAGED = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
 @dataclass(frozen=True)
@@ -53,14 +56,14 @@ class Cache:
 
 
 def read_manifest(out_dir: Path) -> dict[str, Any] | None:
-    """The manifest of an existing, complete cache in `out_dir`, or None."""
+    """The manifest of an existing, complete cache in `out_dir`, or None (none, or damaged)."""
     cache = out_dir / CACHE_FILE
     if not cache.is_file():
         return None
     try:
         with np.load(cache, allow_pickle=False) as z:
             return json.loads(str(z["manifest"]))
-    except (OSError, ValueError, KeyError):
+    except DAMAGED:
         return None
 
 
@@ -104,8 +107,11 @@ def load_cache(path: str | Path) -> Cache:
                     f"{FORMAT_VERSION}; prepare the data again"
                 )
             arrays = {k: z[k] for k in ("images", "labels", "splits", "ids")}
-    except (OSError, ValueError, KeyError) as exc:
-        raise FerkitError(f"{file}: not a ferkit cache ({exc})") from None
+    except DAMAGED as exc:
+        raise FerkitError(
+            f"{file}: damaged or not a ferkit cache ({exc}); rebuild it with "
+            f"`ferkit data prepare SOURCE --out {file.parent} --force`"
+        ) from None
     for a in arrays.values():
         a.flags.writeable = False
     return Cache(manifest=manifest, **arrays)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS, SPLITS
-from ferkit.data.cache import FORMAT_VERSION, read_manifest, write_cache
+from ferkit.data.cache import CACHE_FILE, FORMAT_VERSION, read_manifest, write_cache
 from ferkit.data.sources import IMAGE_SIZE, RawDataset, read_csv, read_folder, read_zip
 
 
@@ -102,19 +102,24 @@ def prepare(cfg: PrepareConfig, progress: Callable[[int], None] | None = None) -
         raise FerkitError(f"{source}: no such file or directory")
     digest = fingerprint(source)
     old = read_manifest(cfg.out)
+    # what decides the cache's contents besides the source; a change rebuilds it
+    options = {"val_fraction": cfg.val_fraction, "seed": cfg.seed}
     if (
         not cfg.force
         and old is not None
         and old.get("source_sha256") == digest
         and old.get("format_version") == FORMAT_VERSION
+        and old.get("options") == options
     ):
         return PrepareResult(manifest=old, up_to_date=True, warnings=())
+    warnings = []
+    if old is None and (cfg.out / CACHE_FILE).is_file():
+        warnings.append(f"{cfg.out / CACHE_FILE} was damaged (truncated?); rebuilding it")
 
     raw = read_source(source, progress)
     total = len(raw.ids) + len(raw.unreadable)
     if total == 0:
         raise FerkitError(f"{source}: no images found (empty source)")
-    warnings = []
     if raw.unreadable:
         share = len(raw.unreadable) / total
         first = ", ".join(raw.unreadable[:3])
@@ -149,6 +154,7 @@ def prepare(cfg: PrepareConfig, progress: Callable[[int], None] | None = None) -
         "source": str(source.resolve()),
         "source_kind": raw.kind,
         "source_sha256": digest,
+        "options": options,
         "labels": list(LABELS),
         "splits": list(SPLITS),
         "image_size": [IMAGE_SIZE, IMAGE_SIZE],
