@@ -124,6 +124,8 @@ def open_capture(cfg: VideoConfig):
     path = Path(cfg.source)
     if not path.is_file():
         raise FerkitError(f"{path}: no such video file")
+    # FFmpeg prints a line per damaged packet; ferkit reports lost frames itself
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     cap = cv2.VideoCapture(str(path))
     if cap.isOpened():  # the declared frame size, before the first frame is decoded
         size = (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
@@ -135,12 +137,27 @@ def open_capture(cfg: VideoConfig):
     return cap
 
 
-def frames(cap) -> Iterator[np.ndarray]:
+MAX_LOST_RUN = 250  # frames: a damaged stretch longer than this (10 s at 25 fps) ends a video
+
+
+def frames(cap, total: int, lost: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, frame) in order. A frame that cannot be decoded while the container says
+    more follow (`total`) is skipped and its index added to `lost`: one damaged stretch
+    does not end the video. Reading ends at the first failure past `total`, or after
+    MAX_LOST_RUN failures in a row (those count as lost too if `total` said so)."""
+    i, run = 0, 0
     while True:
         ok, frame = cap.read()
-        if not ok:
+        if ok:
+            run = 0
+            yield i, frame
+        elif i >= total or run >= MAX_LOST_RUN:
+            lost += range(i, total)  # a file cut short: what it promised and did not hold
             return
-        yield frame
+        else:
+            lost.append(i)
+            run += 1
+        i += 1
 
 
 class _VideoFile:
@@ -174,6 +191,7 @@ class VideoSummary:
     tracks: int = 0
     fps_source: float = 0.0
     seconds: float = 0.0
+    lost: list[int] = field(default_factory=list)  # frames the file declares but won't decode
 
     @property
     def fps(self) -> float:
@@ -207,7 +225,7 @@ def process_video(
     ok = False
     start = time.perf_counter()
     try:
-        for i, frame in enumerate(frames(cap)):
+        for i, frame in frames(cap, total, summary.lost):
             t = i / fps
             tracked = tracker.update(rec.predict_image(frame))
             for fid, face in tracked:
@@ -216,7 +234,7 @@ def process_video(
                                 *(f"{v:.5f}" for v in p)])  # fmt: skip
                 times.setdefault(fid, []).append(t)
                 probs.setdefault(fid, []).append(p)
-            summary.frames, summary.faces = i + 1, summary.faces + len(tracked)
+            summary.frames, summary.faces = summary.frames + 1, summary.faces + len(tracked)
             if cfg.out or cfg.camera:
                 drawn = draw_faces(frame, [f for _, f in tracked])
                 if cfg.out:

@@ -106,6 +106,14 @@ def cmd_video(args: argparse.Namespace) -> int:
     for label, path in (("video", cfg.out), ("per-frame CSV", cfg.csv), ("timeline", timeline)):
         if path:
             err.print(f"wrote {label} {path}")
+    if s.lost:  # the outputs hold every frame that could be read; say what is missing
+        first, last = s.lost[0], s.lost[-1]
+        err.print(
+            f"warning: {cfg.source}: {len(s.lost)} of {s.frames + len(s.lost)} frames could not "
+            f"be read (damaged or cut short; frames {first}-{last}), left out",
+            markup=False,
+        )
+        return 1
     return 0
 
 

@@ -64,7 +64,8 @@ def emotion_timeline(
         ax.set_ylabel(f"face {fid}" if fid >= 0 else "no face")
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel("time (s)")
-    axes[0, 0].legend(ncol=7, loc="lower center", bbox_to_anchor=(0.5, 1.02), frameon=False)
+    if times:  # no face, no lines: a legend would only warn
+        axes[0, 0].legend(ncol=7, loc="lower center", bbox_to_anchor=(0.5, 1.02), frameon=False)
     return save_figure(fig, path)
 
 
