@@ -7,8 +7,10 @@ import re
 
 import cv2
 import numpy as np
+import pytest
 
 from ferkit.cli import main
+from tests.conftest import EXAMPLES
 
 
 def _damaged_video(path, frames: int = 40):
@@ -49,3 +51,38 @@ def test_an_intact_video_reports_no_loss(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "12 frames (" in err and "warning" not in err
     assert os.listdir(tmp_path) == ["ok.mp4"]
+
+
+def _cli(*args, cwd):
+    """The CLI in a child process with a deadline: a blocking read fails the test, not CI."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "ferkit", *args], cwd=cwd, capture_output=True, text=True,
+        timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def test_pipes_and_devices_are_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)  # nobody writes: reading it would block for ever
+    (tmp_path / "ok.jpg").write_bytes((EXAMPLES / "astronaut.jpg").read_bytes())
+    r = _cli("predict", "pipe.jpg", "/dev/zero", "ok.jpg", cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "pipe.jpg: not a regular file" in r.stderr
+    assert "/dev/zero: not a regular file" in r.stderr
+    assert '"path": "ok.jpg"' in r.stdout  # and the photo after them is still done
+    r = _cli("data", "prepare", "pipe.jpg", "--out", "c", cwd=tmp_path)
+    assert r.returncode == 2 and "pipe.jpg: not a regular file or folder" in r.stderr
+    r = _cli("video", "pipe.jpg", cwd=tmp_path)
+    assert r.returncode == 2 and "pipe.jpg: not a regular file" in r.stderr
+
+
+def test_a_folder_named_as_a_photo_is_one_line(tmp_path):
+    from ferkit import EmotionRecognizer
+    from ferkit.core.errors import FerkitError
+
+    (tmp_path / "x.jpg").mkdir()
+    with pytest.raises(FerkitError, match=r"x\.jpg: a folder, not a file$"):
+        EmotionRecognizer(threads=1).predict(tmp_path / "x.jpg")

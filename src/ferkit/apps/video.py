@@ -123,7 +123,8 @@ def open_capture(cfg: VideoConfig):
         return cap
     path = Path(cfg.source)
     if not path.is_file():
-        raise FerkitError(f"{path}: no such video file")
+        what = "not a regular file (a pipe or device)" if path.exists() else "no such video file"
+        raise FerkitError(f"{path}: {what}")
     # FFmpeg prints a line per damaged packet; ferkit reports lost frames itself
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     cap = cv2.VideoCapture(str(path))

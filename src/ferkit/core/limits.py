@@ -9,7 +9,9 @@ decodes to 1.2 GB. The same goes for what is read out of a zip member.
 from __future__ import annotations
 
 import io
+import stat
 import warnings
+from pathlib import Path
 
 from ferkit.core.errors import FerkitError
 
@@ -17,6 +19,8 @@ from ferkit.core.errors import FerkitError
 MAX_PIXELS = 100_000_000
 # bytes read from one zip member: FER-2013's are about 2 KB, a phone photo under 32 MB
 MAX_MEMBER_BYTES = 32 << 20
+# bytes of one photo for predict: a 100 MP 16-bit TIFF is 600 MB, a camera JPEG under 50 MB
+MAX_IMAGE_BYTES = 256 << 20
 
 
 class LimitError(FerkitError):
@@ -60,3 +64,24 @@ def check_frame_size(width: int, height: int, name: str, max_pixels: int | None 
         raise LimitError(
             f"{name}: frames of {width}x{height} are over the limit of {max_pixels:,} pixels"
         )
+
+
+def read_file(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes, or one line saying why not: it
+    is missing or unreadable, a folder, a pipe or device (which can block or never end), or
+    larger than `limit` (checked before reading, and again while reading, in case it grows)."""
+    try:
+        mode, size = (st := path.stat()).st_mode, st.st_size
+        if stat.S_ISDIR(mode):
+            raise FerkitError(f"{path}: a folder, not a file")
+        if not stat.S_ISREG(mode):
+            raise FerkitError(f"{path}: not a regular file (a pipe or device may never end)")
+        if size > limit:
+            raise LimitError(f"{path}: {size:,} bytes, over the limit of {limit:,}")
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise FerkitError(f"{path}: {exc.strerror or 'cannot read it'}") from None
+    if len(data) > limit:
+        raise LimitError(f"{path}: over the limit of {limit:,} bytes")
+    return data

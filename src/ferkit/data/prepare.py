@@ -55,6 +55,10 @@ def read_source(source: Path, progress: Callable[[int], None] | None = None) -> 
     """Pick the reader for what `source` is: a folder, a zip, or a CSV."""
     if not source.exists():
         raise FerkitError(f"{source}: no such file or directory")
+    if not (source.is_file() or source.is_dir()):
+        raise FerkitError(
+            f"{source}: not a regular file or folder (a pipe or device may never end)"
+        )
     if source.is_dir():
         return read_folder(source, progress)
     if source.suffix.lower() == ".csv":
@@ -100,6 +104,10 @@ def prepare(cfg: PrepareConfig, progress: Callable[[int], None] | None = None) -
     source = cfg.source
     if not source.exists():
         raise FerkitError(f"{source}: no such file or directory")
+    if not (source.is_file() or source.is_dir()):
+        raise FerkitError(
+            f"{source}: not a regular file or folder (a pipe or device may never end)"
+        )
     digest = fingerprint(source)
     old = read_manifest(cfg.out)
     # what decides the cache's contents besides the source; a change rebuilds it

@@ -26,7 +26,7 @@ import numpy as np
 
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS, SPLITS, label_index
-from ferkit.core.limits import MAX_MEMBER_BYTES, LimitError, check_pixels
+from ferkit.core.limits import MAX_MEMBER_BYTES, LimitError, check_pixels, read_file
 
 IMAGE_SIZE = 48  # pixels per side of a FER-2013 face
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm"})
@@ -161,14 +161,9 @@ def read_folder(source: Path, progress: Callable[[int], None] | None = None) -> 
     """Read an extracted Kaggle tree or any `<emotion>/<image>` folder dataset."""
     files = sorted(p for p in source.rglob("*") if p.is_file())
 
-    def read(p: Path) -> bytes:
-        if (n := p.stat().st_size) > MAX_MEMBER_BYTES:
-            raise LimitError(f"{p}: {n:,} bytes, over the limit of {MAX_MEMBER_BYTES:,} per image")
-        return p.read_bytes()
-
     def entries() -> Iterable[tuple[tuple[str, ...], Callable[[], bytes]]]:
         for p in files:
-            yield p.relative_to(source).parts, lambda p=p: read(p)
+            yield p.relative_to(source).parts, lambda p=p: read_file(p, MAX_MEMBER_BYTES)
 
     try:
         return _read_tree(source, entries(), "folder", progress)

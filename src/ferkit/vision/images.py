@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ferkit.core.errors import FerkitError
-from ferkit.core.limits import MAX_PIXELS, check_pixels
+from ferkit.core.limits import MAX_IMAGE_BYTES, MAX_PIXELS, check_pixels, read_file
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm"}
@@ -103,11 +103,7 @@ def load_image(source: ImageInput) -> np.ndarray:
         return decode(bytes(source))
     if isinstance(source, str | Path):
         path = Path(source)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise FerkitError(f"{path}: {exc.strerror or 'cannot read'}") from None
-        return decode(data, str(path))
+        return decode(read_file(path, MAX_IMAGE_BYTES), str(path))
     if hasattr(source, "mode") and hasattr(source, "size"):  # a PIL image
         return _from_pil(source)
     raise FerkitError(f"cannot read an image from {type(source).__name__}")
