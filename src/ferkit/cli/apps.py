@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from ferkit.cli.options import MARGIN, PIXELS, ranged
 from ferkit.core.console import console as _console
 from ferkit.core.errors import FerkitError
 from ferkit.vision.blazeface import BLAZEFACE_MIN_FACE
@@ -168,7 +169,7 @@ def _add_recognizer_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--min-face",
-        type=int,
+        type=PIXELS,
         metavar="PX",
         help="smallest face side to find, pixels (blazeface: by default what one pass over "
         f"the photo finds, none under {BLAZEFACE_MIN_FACE}; PX adds tiles where one pass "
@@ -177,7 +178,7 @@ def _add_recognizer_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--margin",
-        type=float,
+        type=MARGIN,
         help="enlarge each face box by this share of its side before cropping "
         "(default: the detector's measured margin, 0 for blazeface, dlib and haar)",
     )
@@ -206,13 +207,15 @@ def add_apps_commands(sub) -> None:
 
     p = sub.add_parser("video", help="emotions over time in a video file or webcam stream")
     p.add_argument("input", nargs="?", help="a video file (anything OpenCV/FFmpeg reads)")
-    p.add_argument("--camera", type=int, metavar="N", help="webcam index (needs a display)")
+    p.add_argument(
+        "--camera", type=ranged(int, 0, 99), metavar="N", help="webcam index (needs a display)"
+    )
     p.add_argument("--out", help="annotated video to write (.mp4, source frame rate)")
     p.add_argument("--csv", help="per-frame CSV: frame, time, face id, box, probabilities")
     p.add_argument("--timeline", help="timeline plot (default: timeline.png beside --out/--csv)")
     p.add_argument(
         "--smoothing",
-        type=float,
+        type=ranged(float, 0, 1, low_open=True),
         default=0.5,
         help="weight of the newest frame in each face's running average (1: none)",
     )
@@ -221,12 +224,15 @@ def add_apps_commands(sub) -> None:
 
     p = sub.add_parser("serve", help="web page and REST API (needs ferkit[serve])")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=ranged(int, 1, 65535), default=8000)
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--detector", default=DEFAULT_DETECTOR, help=DETECTOR_HELP)
-    p.add_argument("--min-face", type=int, metavar="PX", help="as for predict")
+    p.add_argument("--min-face", type=PIXELS, metavar="PX", help="as for predict")
     p.add_argument(
-        "--max-upload-mb", type=float, default=10.0, help="largest accepted file, MB (default 10)"
+        "--max-upload-mb",
+        type=ranged(float, 0, 1024, low_open=True),
+        default=10.0,
+        help="largest accepted file, MB (default 10)",
     )
     p.set_defaults(func=cmd_serve)
 

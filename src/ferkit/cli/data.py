@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from ferkit.cli.options import SEED, ranged
 from ferkit.core.console import console as _console
 from ferkit.core.console import warn as _warn
 
@@ -77,11 +78,11 @@ def _add_prepare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="directory for cache.npz and manifest.json")
     p.add_argument(
         "--val-fraction",
-        type=float,
+        type=ranged(float, 0, 0.9, low_open=True),
         default=0.1,
         help="share of each class carved from Training as PublicTest when the source has none",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of that carve")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of that carve")
     p.add_argument(
         "--force", action="store_true", help="rewrite even if the cache matches the source"
     )
@@ -102,7 +103,7 @@ def add_data_commands(sub) -> None:
     p = data_sub.add_parser("stats", help="per-split, per-class counts and figures")
     p.add_argument("dir", help="a directory written by `ferkit data prepare`")
     p.add_argument("--out", help="where to write the figures (default: DIR)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the sample faces")
+    p.add_argument("--seed", type=SEED, default=0, help="seed for the sample faces")
     p.set_defaults(func=cmd_stats)
 
     p = data_sub.add_parser("download", help="fetch FER-2013 from Kaggle, then prepare it")

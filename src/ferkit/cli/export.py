@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ferkit.cli.options import COUNT
 from ferkit.modelfile.metadata import TTA_MODES
 
 
@@ -56,5 +57,7 @@ def add_export_command(sub) -> None:
         help="prepared cache: int8 calibration images, and where an ensemble's accuracy is "
         "measured (default: the first run's data)",
     )
-    p.add_argument("--calib-images", type=int, default=1024, help="Training images to calibrate on")
+    p.add_argument(
+        "--calib-images", type=COUNT, default=1024, help="Training images to calibrate on"
+    )
     p.set_defaults(func=cmd_export)

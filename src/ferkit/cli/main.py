@@ -13,15 +13,14 @@ from ferkit.cli.apps import add_apps_commands
 from ferkit.cli.data import add_data_commands
 from ferkit.cli.evaluate import add_evaluate_command
 from ferkit.cli.export import add_export_command
+from ferkit.cli.options import Parser
 from ferkit.cli.train import add_train_command
 from ferkit.core.errors import FerkitError
 from ferkit.core.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ferkit", description="Facial emotion recognition (FER-2013)."
-    )
+    parser = Parser(prog="ferkit", description="Facial emotion recognition (FER-2013).")
     parser.add_argument("--version", action="version", version=f"ferkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 

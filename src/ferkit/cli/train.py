@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ferkit.cli.options import SEED, ranged
 from ferkit.core.console import console as _console
 from ferkit.core.errors import FerkitError
 from ferkit.core.extras import require_torch
@@ -80,14 +81,20 @@ def add_train_command(sub) -> None:
     p.add_argument("--data", help="directory written by `ferkit data prepare`")
     p.add_argument("--out", help="run folder for config, metrics, curves and checkpoints")
     p.add_argument("--model", help="architecture: vgg-s or resnet18")
-    p.add_argument("--width", type=int, help="channels of the first stage")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int, help="images per step, over all processes")
-    p.add_argument("--lr", type=float, help="SGD learning rate per 128 images")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--width", type=ranged(int, 1, 1024), help="channels of the first stage")
+    p.add_argument("--epochs", type=ranged(int, 1, 100_000))
+    p.add_argument(
+        "--batch-size", type=ranged(int, 1, 65_536), help="images per step, over all processes"
+    )
+    p.add_argument(
+        "--lr", type=ranged(float, 0, 100, low_open=True), help="SGD learning rate per 128 images"
+    )
+    p.add_argument("--seed", type=SEED)
     p.add_argument("--device", choices=["cpu", "cuda"])
     p.add_argument(
-        "--threads", type=int, help="torch threads per process (0: all cores; kept by --resume)"
+        "--threads",
+        type=ranged(int, 0, 1024),
+        help="torch threads per process (0: all cores; kept by --resume)",
     )
     p.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast")
     p.add_argument("--channels-last", action="store_true", default=None, help="NHWC layout")

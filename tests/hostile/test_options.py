@@ -1,0 +1,47 @@
+"""Bad option values stop at the parser, in one line and exit 2: not a number, not finite,
+out of range, for every numeric option of every command."""
+
+from __future__ import annotations
+
+import pytest
+
+from ferkit.cli import main
+
+BAD = [
+    (["predict", "x.jpg", "--margin"], ["nan", "inf", "-1", "abc", "3"]),
+    (["predict", "x.jpg", "--min-face"], ["0", "-5", "1.5", "1e9"]),
+    (["video", "x.mp4", "--smoothing"], ["0", "1.5", "nan"]),
+    (["video", "--camera"], ["-1", "x"]),
+    (["serve", "--port"], ["0", "70000", "-1", "http"]),
+    (["serve", "--max-upload-mb"], ["0", "-1", "inf", "1e6"]),
+    (["serve", "--min-face"], ["0"]),
+    (["data", "prepare", "x.zip", "--out", "o", "--val-fraction"], ["0", "1", "-0.1", "nan"]),
+    (["data", "prepare", "x.zip", "--out", "o", "--seed"], ["-1", "1.5", str(2**32)]),
+    (["data", "stats", "d", "--seed"], ["-3"]),
+    (["export", "run", "--out", "m.onnx", "--calib-images"], ["0", "-1"]),
+    (["train", "--epochs"], ["0", "-2", "x"]),
+    (["train", "--batch-size"], ["0"]),
+    (["train", "--lr"], ["0", "-0.1", "nan", "inf"]),
+    (["train", "--width"], ["0", "5000"]),
+    (["train", "--threads"], ["-1"]),
+]
+CASES = [(args, value) for args, values in BAD for value in values]
+
+
+@pytest.mark.parametrize(("args", "value"), CASES, ids=[f"{a[-1]}={v}" for a, v in CASES])
+def test_bad_option_values_are_one_line_and_exit_2(args, value, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, value])
+    assert exit_.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("error: ferkit "), err
+    assert args[-1] in err and "Traceback" not in err
+
+
+def test_good_values_still_parse():
+    from ferkit.cli import build_parser
+
+    args = build_parser().parse_args(["predict", "x.jpg", "--margin", "-0.1", "--min-face", "40"])
+    assert (args.margin, args.min_face) == (-0.1, 40)
+    args = build_parser().parse_args(["serve", "--port", "65535", "--max-upload-mb", "0.5"])
+    assert (args.port, args.max_upload_mb) == (65535, 0.5)
