@@ -86,3 +86,54 @@ def test_a_folder_named_as_a_photo_is_one_line(tmp_path):
     (tmp_path / "x.jpg").mkdir()
     with pytest.raises(FerkitError, match=r"x\.jpg: a folder, not a file$"):
         EmotionRecognizer(threads=1).predict(tmp_path / "x.jpg")
+
+
+def _astronaut(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes((EXAMPLES / "astronaut.jpg").read_bytes())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["predict", "a.jpg", "--out", "file"], "file: exists and is not a folder"),
+        (["predict", "a.jpg", "--out", "file/sub"], "file/sub: file is a file, not a folder"),
+        (["data", "prepare", "a.jpg", "--out", "file"], "file: exists and is not a folder"),
+        (["data", "stats", "c", "--out", "file"], "no prepared data"),
+        (["export", "default", "--tta", "views8", "--out", "file/x.onnx"], "file is a file"),
+        (["export", "default", "--tta", "views8", "--out", "dir"], "dir: is a folder"),
+        (["export", "m.onnx", "--tta", "views8", "--out", "m.onnx"], "m.onnx: is also an input"),
+        (["video", "v.mp4", "--out", "file/o.mp4"], "file/o.mp4: file is a file, not a folder"),
+        (["video", "v.mp4", "--csv", "dir"], "dir: is a folder; give a file name"),
+        (["video", "v.mp4", "--csv", "x.csv", "--timeline", "x.csv"], "three different files"),
+        (["video", "v.mp4", "--csv", "v.mp4"], "would overwrite the input video"),
+        (["evaluate", "default", "--data", "c", "--out", "file"], "file: exists and is not a"),
+    ],
+)
+def test_unusable_output_paths_are_one_line_before_any_work(tmp_path, monkeypatch, capsys, args,
+                                                           message):  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    _astronaut(tmp_path / "a.jpg")
+    (tmp_path / "file").write_text("not a folder")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "m.onnx").write_bytes(b"")
+    (tmp_path / "v.mp4").write_bytes(b"")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+def test_predict_never_overwrites_a_photo_and_keeps_like_names_apart(tmp_path, capsys):
+    _astronaut(tmp_path / "ph" / "a.jpg")
+    _astronaut(tmp_path / "ph" / "a.jpeg")
+    original = (tmp_path / "ph" / "a.jpg").read_bytes()
+    assert main(["predict", str(tmp_path / "ph"), "--out", str(tmp_path / "ph")]) == 2
+    assert "would overwrite the photo" in capsys.readouterr().err
+    assert (tmp_path / "ph" / "a.jpg").read_bytes() == original
+    assert sorted(p.name for p in (tmp_path / "ph").iterdir()) == ["a.jpeg", "a.jpg"]
+    assert main(["predict", str(tmp_path / "ph"), "--out", str(tmp_path / "out")]) == 0
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["a.jpeg.jpg", "a.jpg", "predictions.jsonl"]

@@ -97,6 +97,28 @@ def common_root(paths: list[Path]) -> Path:
     return Path(os.path.commonpath(parents)) if parents else Path.cwd()
 
 
+def plan_outputs(paths: list[Path], out: Path) -> dict[Path, Path]:
+    """Each input's annotated copy under `out` (see `annotated_name`). Two inputs that would
+    share a name (a.jpg and a.jpeg) keep apart (a.jpg, a.jpeg.jpg), and an `out` where a
+    copy would replace its own input (`--out` = the photos' folder) is refused up front."""
+    root, inputs = common_root(paths), {p.resolve() for p in paths}
+    plan: dict[Path, Path] = {}
+    used: set[Path] = set()
+    # a file whose copy keeps its own name (a.jpg) gets it before one renamed to it (a.jpeg)
+    for path in sorted(paths, key=lambda p: annotated_name(p, root).name != p.name):
+        name = annotated_name(path, root)
+        if name in used:
+            name = name.with_name(path.name + name.suffix)
+        used.add(name)
+        if (out / name).resolve() in inputs:
+            raise FerkitError(
+                f"{out}: the annotated copy of {path} would overwrite the photo "
+                f"{out / name}; choose another --out"
+            )
+        plan[path] = out / name
+    return plan
+
+
 def write_image(path: Path, image) -> None:
     """Encode and write atomically (cv2.imwrite would leave half a file on failure)."""
     import cv2
@@ -122,7 +144,7 @@ def predict_files(
     from ferkit.vision.draw import draw_faces
 
     summary, paths = Summary(), list(cfg.inputs)
-    root = common_root(paths)
+    targets = plan_outputs(paths, cfg.out) if cfg.out else {}
     buffer = io.StringIO()
     writer = RowWriter(buffer if cfg.out else stdout, cfg.format)
     start = time.perf_counter()
@@ -132,7 +154,7 @@ def predict_files(
             image = load_image(path)
             faces = rec.predict_image(image, detect=cfg.detect)
             if cfg.out:
-                write_image(cfg.out / annotated_name(path, root), draw_faces(image, faces))
+                write_image(targets[path], draw_faces(image, faces))
         except FerkitError as exc:
             summary.errors.append(str(exc))
             on_file(path, str(exc))

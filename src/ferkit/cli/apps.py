@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from ferkit.cli.options import MARGIN, PIXELS, ranged
+from ferkit.core.atomic import check_writable
 from ferkit.core.console import console as _console
 from ferkit.core.errors import FerkitError
 from ferkit.vision.blazeface import BLAZEFACE_MIN_FACE
@@ -35,6 +36,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ferkit.apps.predict import PredictConfig, predict_files
     from ferkit.vision.images import find_images
 
+    if args.out:
+        check_writable(args.out, folder=True)
     paths = find_images(args.inputs)
     if not paths:
         raise FerkitError("no image files found in " + " ".join(args.inputs))
@@ -78,6 +81,13 @@ def cmd_video(args: argparse.Namespace) -> int:
     timeline = Path(args.timeline) if args.timeline else None
     if timeline is None and (out or args.csv):
         timeline = (out or Path(args.csv)).with_name("timeline.png")
+    written = [p for p in (out, args.csv and Path(args.csv), timeline) if p]
+    for path in written:
+        check_writable(path)
+    if len({p.resolve() for p in written}) < len(written):
+        raise FerkitError("--out, --csv and --timeline must be three different files")
+    if args.input and Path(args.input).resolve() in {p.resolve() for p in written}:
+        raise FerkitError(f"{args.input}: an output would overwrite the input video")
     cfg = VideoConfig(
         source=str(args.camera) if args.camera is not None else args.input,
         out=out,

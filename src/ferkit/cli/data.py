@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from ferkit.cli.options import SEED, ranged
+from ferkit.core.atomic import check_writable
 from ferkit.core.console import console as _console
 from ferkit.core.console import warn as _warn
 
@@ -16,6 +17,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     from ferkit.data.prepare import PrepareConfig, prepare
 
+    check_writable(args.out, folder=True)  # before reading the whole source
     cfg = PrepareConfig(
         source=Path(args.source),
         out=Path(args.out),
@@ -54,7 +56,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from ferkit.data.stats import stats_table, write_figures
 
     cache = load_cache(args.dir)
-    out_dir = Path(args.out) if args.out else Path(args.dir)
+    out_dir = check_writable(Path(args.out) if args.out else Path(args.dir), folder=True)
     console = _console()
     console.print(stats_table(cache))
     if cache.manifest.get("cross_split_duplicates"):

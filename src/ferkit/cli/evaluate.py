@@ -6,6 +6,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from ferkit.core.atomic import check_writable
 from ferkit.core.console import console as _console
 from ferkit.core.extras import has_torch
 
@@ -22,7 +23,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
 
     cfg = EvalConfig(
-        data=Path(args.data), split=args.split, out=Path(args.out) if args.out else None
+        data=Path(args.data),
+        split=args.split,
+        out=check_writable(args.out, folder=True) if args.out else None,
     )
     specs = args.models or [None]
     with tempfile.TemporaryDirectory() as tmp:

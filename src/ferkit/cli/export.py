@@ -6,12 +6,17 @@ import argparse
 from pathlib import Path
 
 from ferkit.cli.options import COUNT
+from ferkit.core.atomic import check_writable
+from ferkit.core.errors import FerkitError
 from ferkit.modelfile.metadata import TTA_MODES
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ferkit.export.pipeline import ExportConfig, run_export
 
+    out = check_writable(args.out)
+    if any(Path(src).resolve() == out.resolve() for src in args.runs):
+        raise FerkitError(f"{out}: is also an input; write the export to another file")
     cfg = ExportConfig(
         sources=tuple(args.runs),
         out=Path(args.out),

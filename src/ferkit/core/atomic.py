@@ -9,6 +9,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from ferkit.core.errors import FerkitError
+
 
 def _alive(pid: int) -> bool:
     try:
@@ -44,7 +46,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(path)
     remove_orphans(target)
     prefix = f".{target.name}.{os.getpid()}."
-    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise FerkitError(f"{target}: cannot write here ({exc.strerror})") from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -63,3 +68,23 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write a text file atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def check_writable(path: str | os.PathLike[str], folder: bool = False) -> Path:
+    """Say in one line, before any work, why `path` cannot be written: as a file, it is a
+    folder; as a `folder`, it is a file; or the nearest existing folder above it is a file,
+    or not writable. Returns the path."""
+    path = Path(path)
+    if path.exists():
+        if folder and not path.is_dir():
+            raise FerkitError(f"{path}: exists and is not a folder")
+        if not folder and path.is_dir():
+            raise FerkitError(f"{path}: is a folder; give a file name")
+    parent = path if folder and path.is_dir() else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise FerkitError(f"{path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise FerkitError(f"{path}: cannot write in {parent} (permission denied)")
+    return path
