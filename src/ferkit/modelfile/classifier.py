@@ -42,6 +42,25 @@ class Classifier:
         digest = verify_shipped(path, shipped) if shipped else sha256_file(path)
         self.session = open_session(path, threads)
         self.info = _read_contract(self.session, path, digest)
+        self._probe()
+
+    def _probe(self) -> None:
+        """Run two blank faces once: the graph must answer [2, len(labels)] finite numbers,
+        or the file's metadata does not describe it (caught here, not mid-batch)."""
+        h, w = self.info.input_size
+        try:
+            out = self.session.run(["probs"], {"image": np.zeros((2, 1, h, w), np.float32)})[0]
+        except Exception as exc:  # onnxruntime's own errors: the graph rejects its metadata
+            first = str(exc).splitlines()[0][:200]
+            raise FerkitError(
+                f"{self.info.path}: the graph refuses its own input_size ({first})"
+            ) from None
+        if out.shape != (2, len(self.labels)):
+            raise FerkitError(
+                f"{self.info.path}: answers {list(out.shape)} for 2 faces, not "
+                f"[2, {len(self.labels)}] as its {len(self.labels)} labels say"
+            )
+        _finite(out, self.info.path)
 
     @cached_property
     def labels(self) -> tuple[str, ...]:
@@ -77,7 +96,14 @@ class Classifier:
             self.session.run(["probs"], {"image": x[i : i + batch]})[0]
             for i in range(0, len(x), batch)
         ]
-        return np.concatenate(parts)
+        return _finite(np.concatenate(parts), self.info.path)
+
+
+def _finite(probs: np.ndarray, path: Path) -> np.ndarray:
+    """Refuse NaN or infinite probabilities: never written to a row or a report."""
+    if not np.isfinite(probs).all():
+        raise FerkitError(f"{path}: the model answered NaN or infinite probabilities")
+    return probs
 
 
 def open_session(path: Path, threads: int = 0) -> Any:
@@ -109,6 +135,15 @@ def _read_contract(session: Any, path: Path, digest: str) -> ModelInfo:
     shape = inputs[0].shape
     if len(shape) != 4 or shape[1] != 1:
         raise FerkitError(f"{path}: input 'image' must be [N, 1, H, W], is {shape}")
+    if isinstance(shape[0], int):  # ferkit batches faces: a fixed batch would refuse them
+        raise FerkitError(f"{path}: input 'image' has a fixed batch of {shape[0]}; export it "
+                          "with a dynamic batch dimension")  # fmt: skip
+    if not all(isinstance(v, int) and 8 <= v <= 1024 for v in (h, w)):
+        raise FerkitError(f"{path}: metadata input_size {[h, w]} is not two sizes of 8-1024 px")
+    if all(isinstance(v, int) for v in shape[2:]) and tuple(shape[2:]) != (h, w):
+        raise FerkitError(f"{path}: metadata input_size {[h, w]} but the graph takes {shape[2:]}")
+    if not labels or len(set(labels)) != len(labels) or not all(isinstance(x, str) for x in labels):
+        raise FerkitError(f"{path}: metadata labels must be distinct names, are {list(labels)}")
     return ModelInfo(
         path=path,
         sha256=digest,
