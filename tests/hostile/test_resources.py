@@ -149,3 +149,20 @@ def test_body_limit_reads_no_further_than_the_limit():
 def test_server_still_takes_a_photo_under_the_limits(client):
     r = client.post("/v1/predict", files={"file": ("a.jpg", ASTRONAUT)})
     assert r.status_code == 200 and len(r.json()["faces"]) == 1
+
+
+def test_every_response_carries_the_security_headers_and_the_page_a_csp(client):
+    for path in ("/", "/healthz", "/v1/model", "/static/app.js", "/nowhere"):
+        r = client.get(path)
+        assert r.headers["x-content-type-options"] == "nosniff", path
+        assert r.headers["x-frame-options"] == "DENY" and r.headers["referrer-policy"]
+    page = client.get("/").headers["content-security-policy"]
+    assert "default-src 'none'" in page and "script-src 'self'" in page
+    assert "frame-ancestors 'none'" in page and "'unsafe-inline'" not in page
+
+
+def test_the_model_endpoint_shows_no_build_paths(client):
+    m = client.get("/v1/model").json()
+    text = json.dumps(m)
+    assert "/tmp/" not in text and "/home/" not in text and "/work/" not in text
+    assert m["file"] == "default.onnx" and "Training split of" in m["training"]

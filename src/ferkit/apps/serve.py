@@ -13,6 +13,7 @@ Errors are JSON `{"detail": "..."}` with the status that says what went wrong.
 """
 
 import base64
+import re
 import threading
 from dataclasses import dataclass
 from importlib import resources
@@ -31,6 +32,19 @@ from ferkit.vision.recognize import EmotionRecognizer
 
 MB = 1 << 20
 MULTIPART_OVERHEAD = 64 << 10  # bytes: form boundaries and part headers around the files
+# Every response: no MIME sniffing, no framing, no referrer. The page also gets a CSP that
+# allows only its own files, the photo it draws (blob:) and the webcam (mediastream:).
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' blob: data:; media-src 'self' blob: mediastream:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
+ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[\w.-]+/)*([\w.-]+)")
 WEB = ("index.html", "app.js", "style.css")
 MEDIA_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 
@@ -115,7 +129,8 @@ def model_info(rec: EmotionRecognizer) -> dict[str, Any]:
             for k, v in meta.items()
             if k.startswith("accuracy_")
         },
-        "training": meta.get("training"),
+        # where it was trained is the trainer's business: /home/me/data/fer2013 -> fer2013
+        "training": ABSOLUTE_PATH.sub(r"\1", meta.get("training") or "") or None,
         "detector": rec.detector.name,
     }
 
@@ -146,6 +161,14 @@ def create_app(cfg: ServeConfig | None = None):
         return int(mb * MB) + MULTIPART_OVERHEAD
 
     app.add_middleware(BodyLimit, limit=body_limit)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        if response.headers.get("content-type", "").startswith("text/html"):
+            response.headers["content-security-policy"] = PAGE_CSP
+        return response
 
     @app.exception_handler(BadImage)
     async def bad_image(_: Request, exc: BadImage) -> JSONResponse:
