@@ -109,6 +109,8 @@ def _astronaut(path):
         (["video", "v.mp4", "--csv", "x.csv", "--timeline", "x.csv"], "three different files"),
         (["video", "v.mp4", "--csv", "v.mp4"], "would overwrite the input video"),
         (["evaluate", "default", "--data", "c", "--out", "file"], "file: exists and is not a"),
+        (["predict", "a.jpg", "--out", "/proc/ferkit/x"], "cannot write in /proc"),
+        (["data", "prepare", "a.jpg", "--out", "/proc/ferkit"], "cannot write in /proc"),
     ],
 )
 def test_unusable_output_paths_are_one_line_before_any_work(tmp_path, monkeypatch, capsys, args,

@@ -73,7 +73,7 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
 def check_writable(path: str | os.PathLike[str], folder: bool = False) -> Path:
     """Say in one line, before any work, why `path` cannot be written: as a file, it is a
     folder; as a `folder`, it is a file; or the nearest existing folder above it is a file,
-    or not writable. Returns the path."""
+    or takes no new file. Returns the path."""
     path = Path(path)
     if path.exists():
         if folder and not path.is_dir():
@@ -85,6 +85,9 @@ def check_writable(path: str | os.PathLike[str], folder: bool = False) -> Path:
         parent = parent.parent
     if not parent.is_dir():
         raise FerkitError(f"{path}: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise FerkitError(f"{path}: cannot write in {parent} (permission denied)")
+    try:  # a real write: permissions, read-only mounts and pseudo file systems, even as root
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise FerkitError(f"{path}: cannot write in {parent} ({exc.strerror})") from None
     return path
