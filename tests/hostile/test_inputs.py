@@ -28,11 +28,12 @@ def _damaged_video(path, frames: int = 40):
     return path
 
 
-def test_a_damaged_stretch_is_skipped_and_reported_not_the_end_of_the_video(tmp_path, capsys):
-    video = _damaged_video(tmp_path / "clip.mp4")
+def test_a_damaged_stretch_is_skipped_and_reported_not_the_end_of_the_video(tmp_path):
+    _damaged_video(tmp_path / "clip.mp4")
     csv = tmp_path / "frames.csv"
-    assert main(["video", str(video), "--csv", str(csv), "--detector", "haar"]) == 1
-    err = capsys.readouterr().err
+    r = _cli("video", "clip.mp4", "--csv", "frames.csv", "--detector", "haar", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    err = r.stderr
     lost = re.search(r"warning: .*clip\.mp4: (\d+) of 40 frames could not be read", err)
     assert lost, err
     n = int(lost.group(1))
@@ -139,3 +140,20 @@ def test_predict_never_overwrites_a_photo_and_keeps_like_names_apart(tmp_path, c
     assert main(["predict", str(tmp_path / "ph"), "--out", str(tmp_path / "out")]) == 0
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == ["a.jpeg.jpg", "a.jpg", "predictions.jsonl"]
+
+
+def test_a_video_cut_short_is_reported_and_an_intact_one_is_not(tmp_path):
+    good = tmp_path / "good.avi"  # MJPG in AVI: its header says 60 frames, each readable alone
+    writer = cv2.VideoWriter(str(good), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for i in range(60):
+        writer.write(np.full((240, 320, 3), 40 + 3 * i, np.uint8))
+    writer.release()
+    data = good.read_bytes()
+    (tmp_path / "cut.avi").write_bytes(data[: len(data) // 2])  # a copy interrupted half way
+    r = _cli("video", "cut.avi", "--detector", "haar", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert re.search(
+        r"warning: cut\.avi: (\d+) of 60 frames .*the last \1 missing: cut short", r.stderr
+    )
+    r = _cli("video", "good.avi", "--detector", "haar", cwd=tmp_path)
+    assert r.returncode == 0 and "warning" not in r.stderr and "60 frames (" in r.stderr

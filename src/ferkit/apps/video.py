@@ -142,22 +142,22 @@ MAX_LOST_RUN = 250  # frames: a damaged stretch longer than this (10 s at 25 fps
 
 
 def frames(cap, total: int, lost: list[int]) -> Iterator[tuple[int, np.ndarray]]:
-    """(index, frame) in order. A frame that cannot be decoded while the container says
-    more follow (`total`) is skipped and its index added to `lost`: one damaged stretch
-    does not end the video. Reading ends at the first failure past `total`, or after
-    MAX_LOST_RUN failures in a row (those count as lost too if `total` said so)."""
-    i, run = 0, 0
+    """(index, frame) in order. Frames that fail to decode between two that do (a damaged
+    stretch) are skipped and their indices added to `lost`: the video goes on. Reading ends
+    at the first failure past `total` (the container's count), or after MAX_LOST_RUN
+    failures in a row; how many frames the end then lacks is the caller's to judge
+    (`total` is an estimate in some containers)."""
+    i, failed = 0, []
     while True:
         ok, frame = cap.read()
         if ok:
-            run = 0
+            lost += failed
+            failed = []
             yield i, frame
-        elif i >= total or run >= MAX_LOST_RUN:
-            lost += range(i, total)  # a file cut short: what it promised and did not hold
+        elif i >= total or len(failed) >= MAX_LOST_RUN:
             return
         else:
-            lost.append(i)
-            run += 1
+            failed.append(i)
         i += 1
 
 
@@ -192,7 +192,8 @@ class VideoSummary:
     tracks: int = 0
     fps_source: float = 0.0
     seconds: float = 0.0
-    lost: list[int] = field(default_factory=list)  # frames the file declares but won't decode
+    lost: list[int] = field(default_factory=list)  # damaged frames between readable ones
+    cut_short: int = 0  # frames the container declares after the last readable one
 
     @property
     def fps(self) -> float:
@@ -226,7 +227,9 @@ def process_video(
     ok = False
     start = time.perf_counter()
     try:
+        last = -1
         for i, frame in frames(cap, total, summary.lost):
+            last = i
             t = i / fps
             tracked = tracker.update(rec.predict_image(frame))
             for fid, face in tracked:
@@ -249,6 +252,7 @@ def process_video(
             summary.seconds = time.perf_counter() - start
             on_frame(i + 1, total)
         ok = summary.frames > 0
+        summary.cut_short = max(0, total - last - 1)
     finally:
         cap.release()
         if writer is not None:

@@ -117,11 +117,15 @@ def cmd_video(args: argparse.Namespace) -> int:
     for label, path in (("video", cfg.out), ("per-frame CSV", cfg.csv), ("timeline", timeline)):
         if path:
             err.print(f"wrote {label} {path}")
-    if s.lost:  # the outputs hold every frame that could be read; say what is missing
-        first, last = s.lost[0], s.lost[-1]
+    # The outputs hold every frame that could be read; say what is missing. A shortfall at
+    # the end under a second is a container's estimated frame count, not damage.
+    short = s.cut_short if s.cut_short > round(s.fps_source) else 0
+    if s.lost or short:
+        where = f"frames {s.lost[0]}-{s.lost[-1]} damaged" if s.lost else ""
+        end = f"the last {short} missing: cut short" if short else ""
         err.print(
-            f"warning: {cfg.source}: {len(s.lost)} of {s.frames + len(s.lost)} frames could not "
-            f"be read (damaged or cut short; frames {first}-{last}), left out",
+            f"warning: {cfg.source}: {len(s.lost) + short} of {s.frames + len(s.lost) + short} "
+            f"frames could not be read ({'; '.join(x for x in (where, end) if x)}), left out",
             markup=False,
         )
         return 1
