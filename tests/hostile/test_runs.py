@@ -58,3 +58,28 @@ def test_an_interrupt_in_the_first_epoch_does_not_promise_a_resume(
     assert "no last.pt to resume (no epoch of it finished)" in _error(capsys)
     monkeypatch.undo()
     assert main(train_args(small_cache, run, 1)) == 0  # config.json alone is no run
+
+
+def test_a_plain_resume_keeps_the_thread_count_and_equals_the_uninterrupted_run(
+    small_cache, tmp_path, monkeypatch
+):
+    """`--threads 1`, interrupted, then the README's plain `--resume`: the same metrics as
+    the run that was never interrupted (float sums depend on the thread count)."""
+    from tests.tiny_runs import learned_metrics
+
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert main([*train_args(small_cache, whole, 3), "--threads", "1"]) == 0
+    real = loop.train_one_epoch
+
+    def stop_at_epoch_2(*args, **kwargs):
+        if args[5] == 2:  # epoch index
+            raise loop.Interrupted
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "train_one_epoch", stop_at_epoch_2)
+    assert main([*train_args(small_cache, cut, 3), "--threads", "1"]) == 130
+    monkeypatch.setattr(loop, "train_one_epoch", real)
+    seen = []
+    monkeypatch.setattr("torch.set_num_threads", lambda n: seen.append(n))
+    assert main(["train", "--resume", str(cut)]) == 0
+    assert seen == [1] and learned_metrics(cut) == learned_metrics(whole)
