@@ -77,3 +77,18 @@ def ferkit_process(*args: str, cwd: Path, **popen) -> subprocess.Popen:
         text=True,
         **popen,
     )
+
+
+def stopping_at(epoch: int):
+    """A stand-in for `loop.train_one_epoch` that interrupts the run when `epoch` (0-based)
+    starts, as Ctrl-C would; the real function runs the epochs before it."""
+    from ferkit.training import loop
+
+    real = loop.train_one_epoch
+
+    def train_one_epoch(*args, **kwargs):
+        if args[5] == epoch:  # the epoch index
+            raise loop.Interrupted
+        return real(*args, **kwargs)
+
+    return train_one_epoch

@@ -9,7 +9,7 @@ pytest.importorskip("torch", reason="training needs ferkit[train]")
 
 from ferkit.cli import main
 from ferkit.training import loop
-from tests.tiny_runs import read_metrics, train_args
+from tests.tiny_runs import read_metrics, stopping_at, train_args
 
 
 def _error(capsys) -> str:
@@ -46,10 +46,7 @@ def test_resume_needs_a_checkpoint_and_out_must_be_a_folder(small_cache, tmp_pat
 def test_an_interrupt_in_the_first_epoch_does_not_promise_a_resume(
     small_cache, tmp_path, monkeypatch, capsys
 ):
-    def stop(*args, **kwargs):
-        raise loop.Interrupted
-
-    monkeypatch.setattr(loop, "train_one_epoch", stop)
+    monkeypatch.setattr(loop, "train_one_epoch", stopping_at(0))
     run = tmp_path / "run"
     assert main(train_args(small_cache, run, 3)) == 130
     err = capsys.readouterr().err
@@ -70,13 +67,7 @@ def test_a_plain_resume_keeps_the_thread_count_and_equals_the_uninterrupted_run(
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert main([*train_args(small_cache, whole, 3), "--threads", "1"]) == 0
     real = loop.train_one_epoch
-
-    def stop_at_epoch_2(*args, **kwargs):
-        if args[5] == 2:  # epoch index
-            raise loop.Interrupted
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "train_one_epoch", stop_at_epoch_2)
+    monkeypatch.setattr(loop, "train_one_epoch", stopping_at(2))
     assert main([*train_args(small_cache, cut, 3), "--threads", "1"]) == 130
     monkeypatch.setattr(loop, "train_one_epoch", real)
     seen = []

@@ -19,6 +19,7 @@ from tests.tiny_runs import (
     ferkit_process,
     learned_metrics,
     read_metrics,
+    stopping_at,
     train_args,
     train_cfg,
 )
@@ -47,13 +48,7 @@ def test_same_seed_same_metrics_and_resume_equals_uninterrupted(small_cache, tmp
     assert learned_metrics(a) == learned_metrics(b)
 
     real = loop.train_one_epoch
-
-    def stop_at_epoch_2(*args, **kwargs):
-        if args[5] == 2:  # epoch index
-            raise loop.Interrupted
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "train_one_epoch", stop_at_epoch_2)
+    monkeypatch.setattr(loop, "train_one_epoch", stopping_at(2))
     with pytest.raises(loop.Interrupted):
         loop.train(train_cfg(small_cache, c, epochs=3))
     assert len(read_metrics(c)) == 2
