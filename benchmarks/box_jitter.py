@@ -58,11 +58,10 @@ def main() -> None:
     frames = list(clip(args.frames, args.noise, args.scale, args.seed))
     ref = bf.BlazeFaceDetector().detect(cv2.imread(str(ROOT / "examples" / "astronaut.jpg")))
     rx, ry, rw, _ = ref[0].box  # the box on the full photo, mapped onto each pasted head
-    plain = bf.weighted_nms
     results = {}
     for name, weighted in (("weighted NMS", True), ("plain NMS", False)):
         det = bf.BlazeFaceDetector()
-        bf.weighted_nms = lambda *a, w=weighted, **k: plain(*a, **k, weighted=w)
+        det.weighted = weighted
         errors = []
         for frame, (x, y), s in frames:
             found = det.detect(frame)
@@ -71,7 +70,6 @@ def main() -> None:
             bx, by, bw, bh = max(found, key=lambda d: d.score).box
             truth = (x + (rx - 130 + rw / 2) * s, y + (ry - 40 + rw / 2) * s, rw * s)
             errors.append((bx + bw / 2 - truth[0], by + bh / 2 - truth[1], bw - truth[2]))
-        bf.weighted_nms = plain
         e = np.array(errors) - np.mean(errors, axis=0)  # the constant offset is not jitter
         centre = float(np.sqrt((e[:, :2] ** 2).sum(1).mean()))
         results[name] = (len(errors) / len(frames), centre, float(e[:, 2].std()))

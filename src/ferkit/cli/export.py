@@ -19,7 +19,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise FerkitError(f"{out}: is also an input; write the export to another file")
     cfg = ExportConfig(
         sources=tuple(args.runs),
-        out=Path(args.out),
+        out=out,
         tta=args.tta,
         choose_on=args.choose_on,
         int8=args.int8,

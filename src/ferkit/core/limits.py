@@ -27,42 +27,33 @@ class LimitError(FerkitError):
     """Input over one of the limits here; the server answers it with 413."""
 
 
-def image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the image's header, without decoding its pixels; None when
-    Pillow does not recognise the bytes as an image. Raises `LimitError` for images so
-    large that Pillow itself refuses to open them (over about 179 MP)."""
+def check_pixels(data: bytes, name: str, max_pixels: int | None = None) -> tuple[int, int] | None:
+    """Refuse, in one line naming `name`, an image whose header declares more than
+    `max_pixels` (None: MAX_PIXELS), without decoding its pixels; returns its (width,
+    height), or None when Pillow does not recognise the bytes as an image."""
     from PIL import Image, UnidentifiedImageError
 
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
     try:
         with warnings.catch_warnings():  # Pillow warns from 89 MP; our own limit decides
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as img:
-                return img.size
-    except Image.DecompressionBombError:
-        raise LimitError(f"over the limit of {MAX_PIXELS:,} pixels") from None
+                w, h = img.size
+    except Image.DecompressionBombError:  # over about 179 MP: Pillow will not even open it
+        raise LimitError(f"{name}: over the limit of {limit:,} pixels") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return None
-
-
-def check_pixels(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> tuple[int, int] | None:
-    """Refuse, in one line naming `name`, an image whose header declares more than
-    `max_pixels`; returns its (width, height), or None when it is not an image."""
-    try:
-        size = image_size(data)
-    except LimitError:
-        raise LimitError(f"{name}: over the limit of {max_pixels:,} pixels") from None
-    if size is not None and size[0] * size[1] > max_pixels:
-        w, h = size
-        raise LimitError(f"{name}: {w}x{h} is over the limit of {max_pixels:,} pixels")
-    return size
+    if w * h > limit:
+        raise LimitError(f"{name}: {w}x{h} is over the limit of {limit:,} pixels")
+    return w, h
 
 
 def check_frame_size(width: int, height: int, name: str, max_pixels: int | None = None) -> None:
     """The same limit for a video's frames, from the container's declared frame size."""
-    max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
-    if width * height > max_pixels:
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
+    if width * height > limit:
         raise LimitError(
-            f"{name}: frames of {width}x{height} are over the limit of {max_pixels:,} pixels"
+            f"{name}: frames of {width}x{height} are over the limit of {limit:,} pixels"
         )
 
 

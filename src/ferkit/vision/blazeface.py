@@ -16,7 +16,7 @@ Small faces: one pass sees the photo at 192 px, so a 640x480 photo's 80 px face 
 there, and such faces are often missed. When `min_face` is given, the photo is also covered
 by half-overlapping square tiles, sized so that a `min_face` face spans `TILE_FACE` px of the
 input, and doubling in size up to the photo's own; each tile is one more pass, and all passes
-are merged by one weighted NMS. `passes()` says how many a photo costs.
+are merged by one weighted NMS.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def weighted_nms(
     """MediaPipe's weighted non-maximum suppression: take the best box, merge every box that
     overlaps it by more than `overlap` IoU into the score-weighted mean of their boxes and
     keypoints (keeping the best score), drop them, repeat. Best first. `weighted=False` is
-    plain NMS (the best box of each cluster), for benchmarks/box_jitter.py."""
+    plain NMS (the best box of each cluster), which benchmarks/box_jitter.py compares."""
     order = np.argsort(-scores, kind="stable")
     kept = []
     while len(order):
@@ -197,11 +197,7 @@ class BlazeFaceDetector:
         self.tiled = min_face is not None
         self.min_face = BLAZEFACE_MIN_FACE if min_face is None else min_face
         self.threshold, self.overlap = threshold, overlap
-
-    def passes(self, image: np.ndarray) -> int:
-        """How many network runs `detect` makes on this photo: 1, plus its tiles."""
-        h, w = image.shape[:2]
-        return 1 + (len(tiles(w, h, self.min_face)) if self.tiled else 0)
+        self.weighted = True  # MediaPipe's weighted NMS; False: plain (benchmarks/box_jitter.py)
 
     def _run(self, window: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes [N, 4], keypoints [N, 6, 2] in the window's pixels and scores [N], the
@@ -228,7 +224,8 @@ class BlazeFaceDetector:
             runs.append((boxes[keep] + np.tile(shift, 2), kps[keep] + shift, scores[keep]))
         boxes, keypoints, scores = (np.concatenate(parts) for parts in zip(*runs, strict=True))
         found = []
-        for box, kps, score in weighted_nms(boxes, keypoints, scores, self.overlap):
+        merged = weighted_nms(boxes, keypoints, scores, self.overlap, self.weighted)
+        for box, kps, score in merged:
             x0, y0, x1, y1 = box
             x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(w), x1), min(float(h), y1)
             if min(x1 - x0, y1 - y0) < self.min_face:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ferkit.core.errors import FerkitError
-from ferkit.core.limits import MAX_IMAGE_BYTES, MAX_PIXELS, check_pixels, read_file
+from ferkit.core.limits import MAX_IMAGE_BYTES, check_pixels, read_file
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm"}
@@ -64,9 +64,10 @@ def _from_pil(img: Any) -> np.ndarray:
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
-def decode(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def decode(data: bytes, name: str = "image", max_pixels: int | None = None) -> np.ndarray:
     """Encoded bytes -> upright BGR (or grayscale) uint8, or a FerkitError naming `name`;
-    a `LimitError` when the header declares more than `max_pixels`, before any decoding."""
+    a `LimitError` when the header declares more than `max_pixels` (None: the limit in
+    `ferkit.core.limits`), before any decoding."""
     from PIL import Image, UnidentifiedImageError
 
     if not data:
