@@ -2,7 +2,8 @@
 
 Baseline, measured in the same run: what FER notebooks do, i.e. extract the zip to disk,
 then open every file with Pillow into a Python list and stack it. Prints seconds and the
-ratio baseline/ferkit.
+ratio baseline/ferkit, and what the pixel-limit header check (`ferkit.core.limits`) costs
+inside prepare: the same check run alone over every member, already in memory.
 
     python benchmarks/prepare_speed.py [../shared/fer2013/archive.zip]
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ferkit.core.limits import check_pixels
 from ferkit.data import load_cache
 from ferkit.data.prepare import PrepareConfig, prepare
 
@@ -31,6 +33,16 @@ def baseline(source: Path, work: Path) -> float:
     files = sorted((work / "extracted").rglob("*.jpg"))
     images = np.stack([np.asarray(Image.open(f).convert("L")) for f in files])
     assert images.shape[1:] == (48, 48)
+    return time.perf_counter() - start
+
+
+def header_checks(source: Path) -> float:
+    """Seconds for `check_pixels` on every image member (read into memory first)."""
+    with zipfile.ZipFile(source) as zf:
+        members = [zf.read(i) for i in zf.infolist() if i.filename.endswith(".jpg")]
+    start = time.perf_counter()
+    for data in members:
+        check_pixels(data, "member")
     return time.perf_counter() - start
 
 
@@ -50,11 +62,17 @@ def main() -> None:
         start = time.perf_counter()
         cache = load_cache(work / "cache")
         t_load = time.perf_counter() - start
+    t_head = header_checks(source)
+    n = len(cache.labels)
     print(f"images                         {len(cache.labels):>8,}")
     print(f"baseline extract + PIL loop    {t_base:8.2f} s")
     print(f"ferkit data prepare            {t_prep:8.2f} s   ({t_base / t_prep:.1f}x faster)")
     print(f"ferkit data prepare (re-run)   {t_noop:8.2f} s")
     print(f"load_cache                     {t_load:8.2f} s   ({t_base / t_load:.0f}x faster)")
+    print(
+        f"of prepare: header checks      {t_head:8.2f} s   ({1e6 * t_head / n:.0f} us per image, "
+        f"{100 * t_head / t_prep:.0f}% of prepare)"
+    )
 
 
 if __name__ == "__main__":
