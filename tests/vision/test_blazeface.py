@@ -137,6 +137,13 @@ def test_tiles_hold_every_face_down_to_min_face_wholly_in_one_window(w, h, min_f
     assert tiles(640, 480, 80) == []  # one pass already gives an 80 px face 24 px
 
 
+def test_tile_counts_the_docs_quote():
+    """README and docs/benchmarks.md: 7 passes for 40 px in 640x480, 31 for 20 px, 84 for
+    40 px in 1920x1080 (the whole photo, plus its tiles)."""
+    assert [1 + len(tiles(w, h, m)) for w, h, m in ((640, 480, 40), (640, 480, 20),
+                                                    (1920, 1080, 40))] == [7, 31, 84]  # fmt: skip
+
+
 def test_tiles_find_a_small_face_that_one_pass_misses():
     import cv2
 
