@@ -6,6 +6,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from ferkit.cli.options import SEED
 from ferkit.core.atomic import check_writable
 from ferkit.core.console import console as _console
 from ferkit.core.extras import has_torch
@@ -16,16 +17,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from ferkit.evaluation.evaluate import EvalConfig, needs_export, run_evaluation
     from ferkit.evaluation.report import (
-        COMPARISON_HEADER,
         MCNEMAR_HEADER,
+        comparison_header,
         comparison_rows,
         headline_rows,
     )
+    from ferkit.evaluation.robustness import tables
 
     cfg = EvalConfig(
         data=Path(args.data),
         split=args.split,
         out=check_writable(args.out, folder=True) if args.out else None,
+        corruptions=args.corruptions,
+        corruption_seed=args.corruption_seed,
     )
     specs = args.models or [None]
     with tempfile.TemporaryDirectory() as tmp:
@@ -48,7 +52,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         rows, tests = comparison_rows(comparison)
         n = evals[0].metrics["n"]
         for title, header, body in (
-            (f"{len(evals)} models on {cfg.split} ({n:,} faces)", COMPARISON_HEADER, rows),
+            (
+                f"{len(evals)} models on {cfg.split} ({n:,} faces)",
+                comparison_header(comparison),
+                rows,
+            ),
             ("McNemar's exact test (paired, two-sided)", MCNEMAR_HEADER, tests),
         ):
             table = Table(title=title)
@@ -57,6 +65,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             for row in body:
                 table.add_row(*row)
             out.print(table)
+    for e in evals if cfg.corruptions else ():
+        caption, header, rows = tables(e.metrics["corruptions"])[0]
+        table = Table(title=f"{e.name}: {caption}")
+        for i, col in enumerate(header):
+            table.add_column(col, justify="left" if i == 0 else "right")
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
+        big = e.metrics["corruptions"]["largest_gain_at_severity_2"]
+        out.print(f"largest gain of a predicted emotion at severity 2: {big['label']} under "
+                  f"{big['corruption']}, {big['points']:+.1f} points")  # fmt: skip
     if cfg.out:
         out.print(f"wrote metrics.json, figures, report.html and report.md under {cfg.out}")
     return 0
@@ -75,4 +94,12 @@ def add_evaluate_command(sub) -> None:
     p.add_argument("--data", required=True, help="directory written by `ferkit data prepare`")
     p.add_argument("--split", default="PrivateTest", help="Training, PublicTest or PrivateTest")
     p.add_argument("--out", help="folder for metrics.json, figures and report.html/.md")
+    p.add_argument(
+        "--corruptions",
+        action="store_true",
+        help="also score FER-2013-C: the split under 9 real-world corruptions at 3 "
+        "severities (mCA, accuracy per corruption, predicted-share shifts; "
+        "corruptions.json and corruptions.png)",
+    )
+    p.add_argument("--corruption-seed", type=SEED, default=0, help="FER-2013-C's seed (default 0)")
     p.set_defaults(func=cmd_evaluate)

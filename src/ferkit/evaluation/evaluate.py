@@ -4,8 +4,10 @@ One model: metrics.json, confusion_matrix.png, per_class.png, reliability.png,
 mistakes.png, report.html (self-contained) and report.md; a training run folder also gets
 its curves. probabilities.npy keeps the model's [N, 7] answers in the split's order, which
 is what `ferkit train --set distill.teacher=probabilities.npy` distils from (scored on
-Training). Several models: the same per model in sub-folders, plus a side-by-side table
-and exact McNemar tests between every pair (comparison.json, comparison.md).
+Training). With `corruptions`, FER-2013-C too (`ferkit.evaluation.robustness`):
+corruptions.json and corruptions.png, and its tables in the report. Several models: the
+same per model in sub-folders, plus a side-by-side table (with mCA when scored) and exact
+McNemar tests between every pair (comparison.json, comparison.md).
 Everything goes through `ferkit.modelfile.Classifier`, the path `predict` uses; no torch.
 """
 
@@ -25,7 +27,7 @@ from ferkit.core.atomic import atomic_path, write_text
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
 from ferkit.data import load_cache
-from ferkit.evaluation import plots
+from ferkit.evaluation import plots, robustness
 from ferkit.evaluation.metrics import (
     accuracy,
     balanced_accuracy,
@@ -48,6 +50,8 @@ class EvalConfig:
     out: Path | None = None
     batch: int = 256
     mistakes: int = 24  # faces in mistakes.png
+    corruptions: bool = False  # also score FER-2013-C (27 corrupted copies of the split)
+    corruption_seed: int = 0  # FER-2013-C's seed: the same seed, the same images
 
 
 @dataclass
@@ -128,6 +132,10 @@ def evaluate_one(
     seconds = time.perf_counter() - start
     metrics = compute_metrics(probs, y)
     metrics["faces_per_s"] = len(y) / seconds
+    if cfg.corruptions:
+        metrics["corruptions"] = robustness.score(
+            lambda faces: clf.classify(faces, batch=cfg.batch), x, y, cfg.corruption_seed
+        )
     metrics["model"] = {
         "name": name,
         "path": str(clf.info.path),
@@ -145,6 +153,7 @@ def compare(evals: list[Evaluation], y: np.ndarray) -> dict[str, Any]:
             "model": e.name,
             **{k: e.metrics[k] for k in ("accuracy", "macro_f1", "ece", "nll", "faces_per_s")},
             "megabytes": e.metrics["model"]["bytes"] / 1e6,
+            **({"mca": e.metrics["corruptions"]["mca"]} if "corruptions" in e.metrics else {}),
         }
         for e in evals
     ]
@@ -214,6 +223,11 @@ def write_reports(
             ),
             "mistakes": plots.mistakes_grid(x, y, e.probs, out / "mistakes.png", cfg.mistakes),
         }
+        if "corruptions" in m:
+            figures["corruptions"] = plots.corruption_figure(
+                m["corruptions"], out / "corruptions.png", f"{e.name} on {cfg.split}-C"
+            )
+            write_text(out / "corruptions.json", json.dumps(m["corruptions"], indent=2) + "\n")
         if e.run_dir is not None and (e.run_dir / "metrics.csv").is_file():
             figures["curves"] = plots.training_curves(e.run_dir / "metrics.csv", out / "curves.png")
         write_text(out / "metrics.json", json.dumps(m, indent=2) + "\n")

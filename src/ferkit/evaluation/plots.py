@@ -155,3 +155,37 @@ def mistakes_grid(
                      fontsize=8)  # fmt: skip
     fig.suptitle("most confident mistakes (true -> predicted, probability)", fontsize=10)
     return save_figure(fig, path)
+
+
+def corruption_figure(r: dict, path: Path, title: str = "") -> Path:
+    """FER-2013-C in two heat maps: accuracy per corruption and severity (clean first, mCA
+    in the title), and each emotion's change of predicted share at severity 2, in points."""
+    plt = pyplot()
+    names = list(r["corruptions"])
+    acc = np.array([[s["accuracy"] for s in r["corruptions"][n]["severities"]] for n in names])
+    shift = np.array(
+        [[r["corruptions"][n]["severities"][1]["shift"][k] for k in LABELS] for n in names]
+    )
+    fig, (ax_a, ax_s) = plt.subplots(
+        1, 2, figsize=(13, 0.45 * len(names) + 2.2), width_ratios=(4, 7), layout="constrained"
+    )
+    clean = r["clean"]["accuracy"]
+    grid = np.column_stack([np.full(len(names), clean), acc])
+    ax_a.imshow(grid, cmap="viridis", vmin=0, vmax=max(clean, 1e-6), aspect="auto")
+    for (i, j), v in np.ndenumerate(grid):
+        ax_a.text(j, i, f"{100 * v:.1f}", ha="center", va="center", fontsize=8,
+                  color="black" if v > 0.6 * clean else "white")  # fmt: skip
+    ax_a.set_xticks(range(4), ["clean", "1", "2", "3"])
+    ax_a.set_yticks(range(len(names)), names)
+    ax_a.set_xlabel("severity")
+    ax_a.set_title(f"accuracy, % (mCA {100 * r['mca']:.2f}%)")
+    lim = max(10.0, float(np.abs(shift).max()))
+    im = ax_s.imshow(shift, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    for (i, j), v in np.ndenumerate(shift):
+        ax_s.text(j, i, f"{v:+.1f}", ha="center", va="center", fontsize=8)
+    ax_s.set_xticks(range(len(LABELS)), LABELS, rotation=30, ha="right")
+    ax_s.set_yticks(range(len(names)), [])
+    ax_s.set_title("change of predicted share at severity 2, points")
+    fig.colorbar(im, ax=ax_s, shrink=0.8, label="points of the split")
+    fig.suptitle(title or f"FER-2013-C ({r['n']:,} faces per condition, seed {r['seed']})")
+    return save_figure(fig, path)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ferkit.core.atomic import write_text
+from ferkit.evaluation import robustness
 
 HEADLINE = (
     ("accuracy", "accuracy", True),
@@ -66,9 +67,10 @@ def markdown(m: dict[str, Any], figures: dict[str, Path]) -> str:
         _md_table(["emotion", "precision", "recall", "F1", "support"], per_class_rows(m)),
         "## Confusion matrix (rows: true, columns: predicted)",
         _md_table(["", *m["labels"]], cm_rows),
-        "## Figures",
-        "\n".join(f"![{name}]({p.name})" for name, p in figures.items()),
     ]
+    for caption, header, rows in robustness.tables(m["corruptions"]) if "corruptions" in m else ():
+        parts += [f"## {caption}", _md_table(header, rows)]
+    parts += ["## Figures", "\n".join(f"![{name}]({p.name})" for name, p in figures.items())]
     return "\n\n".join(parts) + "\n"
 
 
@@ -106,6 +108,12 @@ def html_page(m: dict[str, Any], figures: dict[str, Path]) -> str:
         + _html_table(["emotion", "precision", "recall", "F1", "support"], per_class_rows(m))
         + "<h2>Confusion matrix (rows: true, columns: predicted)</h2>"
         + _html_table(["", *m["labels"]], cm_rows)
+        + "".join(
+            f"<h2>{html.escape(caption)}</h2>" + _html_table(header, rows)
+            for caption, header, rows in (
+                robustness.tables(m["corruptions"]) if "corruptions" in m else ()
+            )
+        )
         + f"<h2>Figures</h2>{imgs}</body></html>\n"
     )
 
@@ -119,6 +127,11 @@ COMPARISON_HEADER = ["model", "accuracy", "macro-F1", "ECE", "NLL", "MB", "faces
 MCNEMAR_HEADER = ["A", "B", "only A right", "only B right", "p-value"]
 
 
+def comparison_header(c: dict[str, Any]) -> list[str]:
+    """COMPARISON_HEADER, with FER-2013-C's mCA when the models were scored on it."""
+    return COMPARISON_HEADER + (["mCA"] if "mca" in c["models"][0] else [])
+
+
 def comparison_rows(c: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
     """(model rows, McNemar rows) as strings, for the terminal table and comparison.md."""
     rows = [
@@ -130,6 +143,7 @@ def comparison_rows(c: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]
             f"{r['nll']:.3f}",
             f"{r['megabytes']:.2f}",
             f"{r['faces_per_s']:,.0f}",
+            *([f"{100 * r['mca']:.2f}%"] if "mca" in r else []),
         ]
         for r in c["models"]
     ]
@@ -144,7 +158,7 @@ def comparison_markdown(c: dict[str, Any], split: str) -> str:
     rows, tests = comparison_rows(c)
     return (
         f"# Comparison on {split}\n\n"
-        + _md_table(COMPARISON_HEADER, rows)
+        + _md_table(comparison_header(c), rows)
         + "\n\n## McNemar's exact test (paired, two-sided)\n\n"
         + _md_table(MCNEMAR_HEADER, tests)
         + "\n"

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ferkit.training import degrade
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -26,6 +28,23 @@ class AugmentConfig:
     erase_ratio: tuple[float, float] = (0.3, 3.3)  # height/width of the erased rectangle
     mixup: float = 0.0  # alpha of Beta(alpha, alpha) for mixup (one mix per batch); 0 = off
     cutmix: float = 0.0  # alpha of Beta(alpha, alpha) for CutMix's kept area; 0 = off
+    # Real-world degradations (`ferkit.training.degrade`). Each family is off while its
+    # share of images (`*_p`, 0..1) is 0, so the recipes before them reproduce. Stronger
+    # crop jitter, the detector's box shifted and scaled, is `scale` and `shift` above.
+    light_p: float = 0.0  # share relit: gamma, then contrast, then brightness
+    brightness: float = 40.0  # max shift, pixel levels (0..255) either way
+    contrast: float = 0.6  # contrast factor in [1 - contrast, 1 + contrast] about the mean
+    gamma: float = 0.7  # gamma = exp(u), u in [-gamma, gamma]; above 1 darkens mid-tones
+    blur_p: float = 0.0  # share blurred (half) or shrunk and enlarged back (half)
+    blur_sigma: float = 1.5  # max Gaussian sigma, pixels of the input
+    downscale_min: int = 16  # smallest side shrunk to, pixels (in steps of 8 px up)
+    noise_p: float = 0.0  # share given Gaussian sensor noise
+    noise_std: float = 20.0  # max noise std, pixel levels
+    turn_p: float = 0.0  # share turned (yaw-like homography and horizontal squeeze)
+    turn_yaw: float = 0.4  # max perspective coefficient k (0: none; 1: an edge at infinity)
+    turn_squeeze: float = 0.3  # max share of the width the face loses
+    occlude_p: float = 0.0  # share with an ellipse (hand, microphone) over mouth or chin
+    occlude_size: tuple[float, float] = (0.15, 0.35)  # its radii, fractions of the side
 
 
 def _rand(n: int, gen: torch.Generator) -> torch.Tensor:
@@ -118,8 +137,20 @@ def cutmix(
 
 
 def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
-    """The training augmentation: random affine, then random erasing. `x` is float 0..255."""
+    """The training augmentation, `x` float 0..255: random affine; then, in the order a
+    camera brings them, the degradations switched on (a turned head, an occluder, light,
+    blur or low resolution, sensor noise); then random erasing."""
     x = random_affine(x, cfg, gen)
+    if cfg.turn_p > 0:
+        x = degrade.turn(x, cfg.turn_p, cfg.turn_yaw, cfg.turn_squeeze, gen)
+    if cfg.occlude_p > 0:
+        x = degrade.occlude(x, cfg.occlude_p, cfg.occlude_size, gen)
+    if cfg.light_p > 0:
+        x = degrade.relight(x, cfg.light_p, cfg.brightness, cfg.contrast, cfg.gamma, gen)
+    if cfg.blur_p > 0:
+        x = degrade.blur_or_downscale(x, cfg.blur_p, cfg.blur_sigma, cfg.downscale_min, gen)
+    if cfg.noise_p > 0:
+        x = degrade.sensor_noise(x, cfg.noise_p, cfg.noise_std, gen)
     if cfg.erase_p > 0:
         x = random_erase(x, cfg, gen)
     return x
