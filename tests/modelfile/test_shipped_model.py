@@ -68,13 +68,23 @@ def test_shipped_models_are_chosen_by_name(monkeypatch, tmp_path):
         Classifier(str(tmp_path / "default"))  # a path is a path, even if named like a model
 
 
-@pytest.mark.skipif(not SHARED_ARCHIVE.is_file(), reason=f"no FER-2013 archive at {SHARED_ARCHIVE}")
-def test_shipped_model_accuracy_matches_its_card(tmp_path):
+needs_archive = pytest.mark.skipif(
+    not SHARED_ARCHIVE.is_file(), reason=f"no FER-2013 archive at {SHARED_ARCHIVE}"
+)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
     from ferkit.data import load_cache
     from ferkit.data.prepare import PrepareConfig, prepare
 
-    prepare(PrepareConfig(source=SHARED_ARCHIVE, out=tmp_path / "fer"))
-    cache = load_cache(tmp_path / "fer")
+    out = tmp_path_factory.mktemp("fer")
+    prepare(PrepareConfig(source=SHARED_ARCHIVE, out=out))
+    return load_cache(out)
+
+
+@needs_archive
+def test_shipped_model_accuracy_matches_its_card(cache):
     for name in SHIPPED:
         clf = Classifier(name)
         for split in ("PublicTest", "PrivateTest"):
@@ -84,3 +94,18 @@ def test_shipped_model_accuracy_matches_its_card(tmp_path):
     assert _card_accuracy("PrivateTest") >= 69.0
     if "accurate" in SHIPPED:  # it earns its name on the split it was chosen on
         assert _card_accuracy("PublicTest", "accurate") > _card_accuracy("PublicTest") + 1
+
+
+@needs_archive
+def test_the_drift_to_sad_the_card_states_for_small_faces(cache):
+    """One FER-2013-C condition of the card's, recomputed: PrivateTest shrunk to 24 px."""
+    from ferkit.evaluation.corruptions import RESOLUTION, corrupt
+    from ferkit.evaluation.robustness import shares
+
+    x, _ = cache.split("PrivateTest")
+    clf = Classifier()
+    assert RESOLUTION[2] == 24
+    sad = LABELS.index("sad")
+    gain = 100 * (shares(clf.classify(corrupt(x, "low_resolution", 2)))[sad] - shares(
+        clf.classify(x))[sad])  # fmt: skip
+    assert f"a face shrunk to 24 px\nis called sad {gain:.1f} points" in CARD.read_text()
