@@ -13,8 +13,10 @@ from ferkit.core.extras import has_torch
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from ferkit.evaluation.corruptions import N_CONDITIONS
     from ferkit.evaluation.evaluate import EvalConfig, needs_export, run_evaluation
     from ferkit.evaluation.report import (
         MCNEMAR_HEADER,
@@ -38,7 +40,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             from ferkit.export.pipeline import export_run_folders
 
             exported = export_run_folders(specs, Path(tmp))
-        evals, comparison = run_evaluation(specs, cfg, exported)
+        columns = (TextColumn("FER-2013-C"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=_console(stderr=True), transient=True,
+                      disable=not cfg.corruptions) as bar:  # fmt: skip
+            task = bar.add_task("conditions", total=len(specs) * N_CONDITIONS)
+            evals, comparison = run_evaluation(
+                specs, cfg, exported, progress=lambda n: bar.advance(task, n)
+            )
     out = _console()
     if comparison is None:
         (e,) = evals

@@ -170,6 +170,8 @@ CORRUPTIONS: dict[str, Corruption] = {
     "crop_jitter": crop_jitter,
 }
 
+N_CONDITIONS = len(CORRUPTIONS) * len(SEVERITIES)  # 27 corrupted copies of a split
+
 
 def corrupt(x: np.ndarray, name: str, severity: int, seed: int = 0) -> np.ndarray:
     """`x` (uint8 [N, H, W]) under corruption `name` at `severity` (0..3); same shape and

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -125,7 +125,10 @@ def evaluate_one(
     y: np.ndarray,
     cfg: EvalConfig,
     run_dir: Path | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Evaluation:
+    """Score `clf` on (x, y), and on FER-2013-C when cfg.corruptions (`progress(1)` after
+    each corrupted copy)."""
     clf.classify(x[: cfg.batch], batch=cfg.batch)  # warm-up, so faces/s is the steady rate
     start = time.perf_counter()
     probs = clf.classify(x, batch=cfg.batch)
@@ -134,7 +137,7 @@ def evaluate_one(
     metrics["faces_per_s"] = len(y) / seconds
     if cfg.corruptions:
         metrics["corruptions"] = robustness.score(
-            lambda faces: clf.classify(faces, batch=cfg.batch), x, y, cfg.corruption_seed
+            lambda faces: clf.classify(faces, batch=cfg.batch), x, y, cfg.corruption_seed, progress
         )
     metrics["model"] = {
         "name": name,
@@ -177,17 +180,21 @@ def _names(specs: list[str | None]) -> list[str]:
 
 
 def run_evaluation(
-    specs: list[str | None], cfg: EvalConfig, exported: Mapping[str, Path] | None = None
+    specs: list[str | None],
+    cfg: EvalConfig,
+    exported: Mapping[str, Path] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[list[Evaluation], dict | None]:
     """Evaluate each model on the split; write reports under cfg.out when given.
-    `exported`: ONNX files for run folders that have none inside (see `resolve`)."""
+    `exported`: ONNX files for run folders that have none inside (see `resolve`);
+    `progress(1)` after each FER-2013-C condition of each model."""
     cache = load_cache(cfg.data)
     x, y = cache.split(cfg.split)
     names = _names(specs)
     evals = []
     for name, spec in zip(names, specs, strict=True):
         model, run_dir = resolve(spec, exported or {})
-        evals.append(evaluate_one(name, Classifier(model), x, y, cfg, run_dir))
+        evals.append(evaluate_one(name, Classifier(model), x, y, cfg, run_dir, progress))
         evals[-1].metrics["split"] = cfg.split
         evals[-1].metrics["data"] = {
             "dir": str(cfg.data),

@@ -72,11 +72,20 @@ def summarise(clean: np.ndarray, corrupted: Probs, y: np.ndarray, seed: int) -> 
 
 
 def score(
-    classify: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray, seed: int = 0
+    classify: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """FER-2013-C for one model: `classify` maps uint8 crops [N, H, W] to [N, 7]
-    probabilities (a `Classifier.classify`, or any other model's, for a comparison)."""
-    corrupted = {(name, s): classify(images) for name, s, images in conditions(x, seed)}
+    probabilities (a `Classifier.classify`, or any other model's, for a comparison).
+    `progress(1)` is called after each of the 27 conditions."""
+    corrupted = {}
+    for name, severity, images in conditions(x, seed):
+        corrupted[name, severity] = classify(images)
+        if progress:
+            progress(1)
     return summarise(classify(x), corrupted, y, seed)
 
 
