@@ -18,6 +18,7 @@ BAD = [
     (["data", "prepare", "x.zip", "--out", "o", "--val-fraction"], ["0", "1", "-0.1", "nan"]),
     (["data", "prepare", "x.zip", "--out", "o", "--seed"], ["-1", "1.5", str(2**32)]),
     (["data", "stats", "d", "--seed"], ["-3"]),
+    (["evaluate", "--data", "d", "--corruption-seed"], ["-1", "x"]),
     (["export", "run", "--out", "m.onnx", "--calib-images"], ["0", "-1"]),
     (["train", "--epochs"], ["0", "-2", "x"]),
     (["train", "--batch-size"], ["0"]),
