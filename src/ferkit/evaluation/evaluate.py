@@ -136,9 +136,10 @@ def evaluate_one(
     metrics = compute_metrics(probs, y)
     metrics["faces_per_s"] = len(y) / seconds
     if cfg.corruptions:
-        metrics["corruptions"] = robustness.score(
-            lambda faces: clf.classify(faces, batch=cfg.batch), x, y, cfg.corruption_seed, progress
-        )
+        corrupted = robustness.corrupted_probs(
+            lambda faces: clf.classify(faces, batch=cfg.batch), x, cfg.corruption_seed, progress
+        )  # the clean probabilities are those above, not computed again
+        metrics["corruptions"] = robustness.summarise(probs, corrupted, y, cfg.corruption_seed)
     metrics["model"] = {
         "name": name,
         "path": str(clf.info.path),

@@ -40,7 +40,7 @@ def per_class_rows(m: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
+def md_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
@@ -62,14 +62,14 @@ def markdown(m: dict[str, Any], figures: dict[str, Path]) -> str:
         f"# Evaluation: {m['model']['name']} on {m['split']} ({m['n']:,} faces)",
         f"Model: {_model_line(m)}.",
         f"Training: {m['model']['metadata'].get('training', 'not recorded')}",
-        _md_table(["metric", "value"], [list(r) for r in headline_rows(m)]),
+        md_table(["metric", "value"], [list(r) for r in headline_rows(m)]),
         "## Per class",
-        _md_table(["emotion", "precision", "recall", "F1", "support"], per_class_rows(m)),
+        md_table(["emotion", "precision", "recall", "F1", "support"], per_class_rows(m)),
         "## Confusion matrix (rows: true, columns: predicted)",
-        _md_table(["", *m["labels"]], cm_rows),
+        md_table(["", *m["labels"]], cm_rows),
     ]
     for caption, header, rows in robustness.tables(m["corruptions"]) if "corruptions" in m else ():
-        parts += [f"## {caption}", _md_table(header, rows)]
+        parts += [f"## {caption}", md_table(header, rows)]
     parts += ["## Figures", "\n".join(f"![{name}]({p.name})" for name, p in figures.items())]
     return "\n\n".join(parts) + "\n"
 
@@ -158,8 +158,8 @@ def comparison_markdown(c: dict[str, Any], split: str) -> str:
     rows, tests = comparison_rows(c)
     return (
         f"# Comparison on {split}\n\n"
-        + _md_table(comparison_header(c), rows)
+        + md_table(comparison_header(c), rows)
         + "\n\n## McNemar's exact test (paired, two-sided)\n\n"
-        + _md_table(MCNEMAR_HEADER, tests)
+        + md_table(MCNEMAR_HEADER, tests)
         + "\n"
     )

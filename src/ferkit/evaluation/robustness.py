@@ -71,22 +71,27 @@ def summarise(clean: np.ndarray, corrupted: Probs, y: np.ndarray, seed: int) -> 
     return out
 
 
-def score(
+def corrupted_probs(
     classify: Callable[[np.ndarray], np.ndarray],
     x: np.ndarray,
-    y: np.ndarray,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
-    """FER-2013-C for one model: `classify` maps uint8 crops [N, H, W] to [N, 7]
-    probabilities (a `Classifier.classify`, or any other model's, for a comparison).
-    `progress(1)` is called after each of the 27 conditions."""
-    corrupted = {}
+) -> Probs:
+    """`classify` (uint8 crops [N, H, W] to [N, 7] probabilities: a `Classifier.classify`,
+    or any other model's) on each of the 27 conditions; `progress(1)` after each."""
+    out = {}
     for name, severity, images in conditions(x, seed):
-        corrupted[name, severity] = classify(images)
+        out[name, severity] = classify(images)
         if progress:
             progress(1)
-    return summarise(classify(x), corrupted, y, seed)
+    return out
+
+
+def score(
+    classify: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray, seed: int = 0
+) -> dict[str, Any]:
+    """FER-2013-C for one model, clean split included."""
+    return summarise(classify(x), corrupted_probs(classify, x, seed), y, seed)
 
 
 def tables(r: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:

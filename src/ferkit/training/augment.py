@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ferkit.training import degrade
+from ferkit.training.degrade import rand
 
 
 @dataclass(frozen=True)
@@ -47,13 +48,8 @@ class AugmentConfig:
     occlude_size: tuple[float, float] = (0.15, 0.35)  # its radii, fractions of the side
 
 
-def _rand(n: int, gen: torch.Generator) -> torch.Tensor:
-    """n uniform draws in [0, 1) on the generator's device."""
-    return torch.rand(n, generator=gen, device=gen.device)
-
-
 def _uniform(n: int, lo: float, hi: float, gen: torch.Generator) -> torch.Tensor:
-    return lo + (hi - lo) * _rand(n, gen)
+    return lo + (hi - lo) * rand(n, gen)
 
 
 def random_affine(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
@@ -66,7 +62,7 @@ def random_affine(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> 
     ty = _uniform(n, -2 * cfg.shift, 2 * cfg.shift, gen)
     flip = torch.ones(n, device=x.device)
     if cfg.hflip:
-        flip = torch.where(_rand(n, gen) < 0.5, -1.0, 1.0)
+        flip = torch.where(rand(n, gen) < 0.5, -1.0, 1.0)
     # theta maps output to input coordinates: dividing by the zoom enlarges the face.
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack(
@@ -84,9 +80,9 @@ def random_erase(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> t
     ratio = torch.exp(log_r)
     eh = torch.sqrt(area * ratio).clamp(1, h)
     ew = torch.sqrt(area / ratio).clamp(1, w)
-    y0 = _rand(n, gen) * (h - eh)
-    x0 = _rand(n, gen) * (w - ew)
-    on = _rand(n, gen) < cfg.erase_p
+    y0 = rand(n, gen) * (h - eh)
+    x0 = rand(n, gen) * (w - ew)
+    on = rand(n, gen) < cfg.erase_p
     ys = torch.arange(h, device=x.device).view(1, h, 1)
     xs = torch.arange(w, device=x.device).view(1, 1, w)
     mask = (
@@ -127,7 +123,7 @@ def cutmix(
     each image keeps of itself, so `training_loss` mixes the targets by area."""
     n, _, h, w = x.shape
     cut = math.sqrt(1 - _beta(alpha, gen))  # side of the box, fraction of the image side
-    cy, cx = (_rand(2, gen) * torch.tensor([h, w], device=gen.device)).tolist()
+    cy, cx = (rand(2, gen) * torch.tensor([h, w], device=gen.device)).tolist()
     y0, y1 = int(max(0, cy - cut * h / 2)), int(min(h, cy + cut * h / 2))
     x0, x1 = int(max(0, cx - cut * w / 2)), int(min(w, cx + cut * w / 2))
     perm = torch.randperm(n, generator=gen, device=gen.device)

@@ -17,19 +17,19 @@ import torch
 import torch.nn.functional as F
 
 
-def _rand(n: int, gen: torch.Generator) -> torch.Tensor:
-    """n uniform draws in [0, 1) on the generator's device."""
+def rand(n: int, gen: torch.Generator) -> torch.Tensor:
+    """n uniform draws in [0, 1) on the generator's device (`augment` draws with it too)."""
     return torch.rand(n, generator=gen, device=gen.device)
 
 
 def _picked(n: int, p: float, gen: torch.Generator) -> torch.Tensor:
     """A [N, 1, 1, 1] boolean mask choosing each image with probability p."""
-    return (_rand(n, gen) < p).view(n, 1, 1, 1)
+    return (rand(n, gen) < p).view(n, 1, 1, 1)
 
 
 def _centred(n: int, half: float, gen: torch.Generator) -> torch.Tensor:
     """n uniform draws in [-half, half], shaped [N, 1, 1, 1] to broadcast over images."""
-    return ((2 * _rand(n, gen) - 1) * half).view(n, 1, 1, 1)
+    return ((2 * rand(n, gen) - 1) * half).view(n, 1, 1, 1)
 
 
 def relight(
@@ -83,12 +83,12 @@ def blur_or_downscale(
     so the loop runs over at most a few sizes, never over images."""
     n, _, h, w = x.shape
     picked = _picked(n, p, gen)
-    blur = _rand(n, gen).view(n, 1, 1, 1) < 0.5
-    out = torch.where(picked & blur, gaussian_blur(x, _rand(n, gen) * max_sigma), x)
+    blur = rand(n, gen).view(n, 1, 1, 1) < 0.5
+    out = torch.where(picked & blur, gaussian_blur(x, rand(n, gen) * max_sigma), x)
     sides = list(range(min_side, h, 8))
     if not sides:
         return out
-    level = (_rand(n, gen) * len(sides)).long().clamp(max=len(sides) - 1)
+    level = (rand(n, gen) * len(sides)).long().clamp(max=len(sides) - 1)
     for i, side in enumerate(sides):
         chosen = (picked & ~blur).view(n) & (level == i)
         if chosen.any():
@@ -100,7 +100,7 @@ def blur_or_downscale(
 def sensor_noise(x: torch.Tensor, p: float, max_std: float, gen: torch.Generator) -> torch.Tensor:
     """Gaussian noise of a std drawn in [0, max_std] pixel levels per picked image."""
     n = x.shape[0]
-    std = (_rand(n, gen) * max_std).view(n, 1, 1, 1)
+    std = (rand(n, gen) * max_std).view(n, 1, 1, 1)
     noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype) * std
     return torch.where(_picked(n, p, gen), (x + noise).clamp(0, 255), x)
 
@@ -113,7 +113,7 @@ def turn(
     in [-yaw, yaw] (input x = u / (1 + k u), y = v / (1 + k u), u = output x / width share)."""
     n, _, h, w = x.shape
     k = _centred(n, yaw, gen).view(n, 1, 1)
-    width = (1 - _rand(n, gen) * squeeze).view(n, 1, 1)
+    width = (1 - rand(n, gen) * squeeze).view(n, 1, 1)
     ys, xs = torch.meshgrid(
         torch.linspace(-1, 1, h, device=x.device),
         torch.linspace(-1, 1, w, device=x.device),
@@ -133,12 +133,12 @@ def occlude(
     the lower third, radii in `size` (fractions of the side), a flat level in 20..230 with a
     vertical shading of up to +-25 levels so it reads as an object, not as a hole."""
     n, _, h, w = x.shape
-    cy = (0.65 + 0.3 * _rand(n, gen)).view(n, 1, 1) * h
-    cx = (0.25 + 0.5 * _rand(n, gen)).view(n, 1, 1) * w
+    cy = (0.65 + 0.3 * rand(n, gen)).view(n, 1, 1) * h
+    cx = (0.25 + 0.5 * rand(n, gen)).view(n, 1, 1) * w
     lo, hi = size
-    ry = (lo + (hi - lo) * _rand(n, gen)).view(n, 1, 1) * h
-    rx = (lo + (hi - lo) * _rand(n, gen)).view(n, 1, 1) * w
-    level = (20 + 210 * _rand(n, gen)).view(n, 1, 1)
+    ry = (lo + (hi - lo) * rand(n, gen)).view(n, 1, 1) * h
+    rx = (lo + (hi - lo) * rand(n, gen)).view(n, 1, 1) * w
+    level = (20 + 210 * rand(n, gen)).view(n, 1, 1)
     shade = _centred(n, 25, gen).view(n, 1, 1)
     ys = torch.arange(h, device=x.device, dtype=x.dtype).view(1, h, 1)
     xs = torch.arange(w, device=x.device, dtype=x.dtype).view(1, 1, w)
