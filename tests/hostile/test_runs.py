@@ -74,3 +74,22 @@ def test_a_plain_resume_keeps_the_thread_count_and_equals_the_uninterrupted_run(
     monkeypatch.setattr("torch.set_num_threads", lambda n: seen.append(n))
     assert main(["train", "--resume", str(cut)]) == 0
     assert seen == [1] and learned_metrics(cut) == learned_metrics(whole)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("augment.downscale_min=0", "augment.downscale_min=0: expected 1..10000"),
+        ("augment.blur_p=1.5", "augment.blur_p=1.5: expected 0.0..1.0"),
+        ("augment.turn_yaw=1", "augment.turn_yaw=1.0: expected 0.0..0.95"),
+        ("augment.occlude_size=0.4,0.2", "low <= high"),
+        ("augment.noise_std=-3", "augment.noise_std=-3.0: expected 0.0..255.0"),
+    ],
+)
+def test_an_out_of_range_setting_stops_before_training(
+    small_cache, tmp_path, capsys, setting, message
+):
+    run = tmp_path / "run"
+    assert main([*train_args(small_cache, run, 1), "--set", setting]) == 2
+    assert message in _error(capsys)
+    assert not run.exists()  # refused before the run folder is made

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ferkit.core.errors import FerkitError
 from ferkit.training import degrade
 from ferkit.training.degrade import rand
 
@@ -46,6 +47,41 @@ class AugmentConfig:
     turn_squeeze: float = 0.3  # max share of the width the face loses
     occlude_p: float = 0.0  # share with an ellipse (hand, microphone) over mouth or chin
     occlude_size: tuple[float, float] = (0.15, 0.35)  # its radii, fractions of the side
+
+    def __post_init__(self) -> None:
+        """Refuse out-of-range values in one line (a `--set` typo fails here, before the
+        data loads, not as a tensor error minutes into an epoch)."""
+        for name, lo, hi in _RANGES:
+            value = getattr(self, name)
+            for v in value if isinstance(value, tuple) else (value,):
+                if not lo <= v <= hi:
+                    raise FerkitError(f"augment.{name}={value}: expected {lo}..{hi}")
+            if isinstance(value, tuple) and value[0] > value[1]:
+                raise FerkitError(f"augment.{name}={value}: expected (low, high), low <= high")
+
+
+# Valid ranges per field, inclusive. Shares are 0..1; an image is 48 px, so a shift past half
+# the side or a zoom of 1 - 1 would leave no face; the perspective k must stay below 1.
+_RANGES: tuple[tuple[str, float, float], ...] = (
+    *((name, 0.0, 1.0) for name in ("erase_p", "light_p", "blur_p", "noise_p", "turn_p")),
+    ("occlude_p", 0.0, 1.0),
+    ("rotate_deg", 0.0, 180.0),
+    ("scale", 0.0, 0.9),
+    ("shift", 0.0, 0.5),
+    ("erase_area", 0.0, 1.0),
+    ("erase_ratio", 0.01, 100.0),
+    ("mixup", 0.0, 100.0),
+    ("cutmix", 0.0, 100.0),
+    ("brightness", 0.0, 255.0),
+    ("contrast", 0.0, 1.0),
+    ("gamma", 0.0, 3.0),
+    ("blur_sigma", 0.0, 10.0),
+    ("downscale_min", 1, 10_000),
+    ("noise_std", 0.0, 255.0),
+    ("turn_yaw", 0.0, 0.95),
+    ("turn_squeeze", 0.0, 0.9),
+    ("occlude_size", 0.01, 1.0),
+)
 
 
 def _uniform(n: int, lo: float, hi: float, gen: torch.Generator) -> torch.Tensor:
