@@ -140,3 +140,16 @@ def test_cutmix_pastes_one_box_and_weights_targets_by_area():
             assert torch.equal(out[i, 0] != x[i, 0], box)
     again = cutmix(x, 1.0, torch.Generator().manual_seed(3))  # reproducible from the seed
     assert torch.equal(again[0], out) and again[1][1] == lam
+
+
+def test_a_shipped_recipe_loads_by_name_and_a_missing_one_says_what_exists(tmp_path):
+    from ferkit.core.errors import FerkitError
+    from ferkit.training.config import load_toml, recipe_names
+
+    assert "robust" in recipe_names()
+    cfg = apply_overrides(TrainConfig(), load_toml("robust"))
+    a = cfg.augment
+    assert min(a.light_p, a.blur_p, a.noise_p, a.turn_p, a.occlude_p) > 0  # every family on
+    assert (cfg.model, cfg.optim, cfg.epochs) == (TrainConfig().model, TrainConfig().optim, 30)
+    with pytest.raises(FerkitError, match=r"no such config file or shipped recipe \(.*robust"):
+        load_toml(tmp_path / "nope.toml")

@@ -98,7 +98,11 @@ def add_train_command(sub) -> None:
     )
     p.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast")
     p.add_argument("--channels-last", action="store_true", default=None, help="NHWC layout")
-    p.add_argument("--config", help="TOML file of settings ([model], [optim], [augment] tables)")
+    p.add_argument(
+        "--config",
+        help="TOML file of settings ([model], [optim], [augment] tables), or a shipped "
+        "recipe by name: robust (degradations for real cameras)",
+    )
     p.add_argument(
         "--set",
         action="append",

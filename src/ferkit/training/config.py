@@ -124,13 +124,25 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+RECIPES = Path(__file__).parent / "recipes"  # shipped TOML recipes, `--config NAME`
+
+
+def recipe_names() -> list[str]:
+    """Names of the recipes shipped with ferkit (`ferkit train --config robust`)."""
+    return sorted(p.stem for p in RECIPES.glob("*.toml"))
+
+
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Dotted-key overrides from a TOML file (tables [model], [optim], [augment])."""
+    """Dotted-key overrides from a TOML file (tables [model], [optim], [augment]), or from
+    a shipped recipe when `path` is one's name and no such file exists."""
+    if not Path(path).exists() and str(path) in recipe_names():
+        path = RECIPES / f"{path}.toml"
     try:
         with open(path, "rb") as f:
             return _flatten(tomllib.load(f))
     except FileNotFoundError:
-        raise FerkitError(f"{path}: no such config file") from None
+        known = ", ".join(recipe_names())
+        raise FerkitError(f"{path}: no such config file or shipped recipe ({known})") from None
     except tomllib.TOMLDecodeError as exc:
         raise FerkitError(f"{path}: invalid TOML ({exc})") from None
 
