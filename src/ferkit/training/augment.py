@@ -61,10 +61,12 @@ class AugmentConfig:
 
 
 # Valid ranges per field, inclusive. Shares are 0..1; an image is 48 px, so a shift past half
-# the side or a zoom of 1 - 1 would leave no face; the perspective k must stay below 1.
+# the side moves the face out, the zoom 1 - scale must stay above 0, the perspective k below 1.
 _RANGES: tuple[tuple[str, float, float], ...] = (
-    *((name, 0.0, 1.0) for name in ("erase_p", "light_p", "blur_p", "noise_p", "turn_p")),
-    ("occlude_p", 0.0, 1.0),
+    *(
+        (f"{family}_p", 0.0, 1.0)
+        for family in ("erase", "light", "blur", "noise", "turn", "occlude")
+    ),
     ("rotate_deg", 0.0, 180.0),
     ("scale", 0.0, 0.9),
     ("shift", 0.0, 0.5),
