@@ -38,6 +38,10 @@ def test_export_contract_parity_and_flip_invariance(easy_cache, tmp_path):
     ]
     assert json.loads(meta["input_size"]) == [48, 48] and meta["tta"] == "hflip"
     assert meta["ferkit_version"] and "1 epochs" in meta["training"]
+    from ferkit.training.networks import ModelConfig, build_model, count_params
+
+    arch = ModelConfig(**json.loads(meta["architecture"]))
+    assert int(meta["parameters"]) == count_params(build_model(arch)) > 0  # `ferkit models`
     assert meta["training"].startswith("Training split (1,050 images) of fer2013.csv, vgg-s")
     faces = (np.random.default_rng(0).random((5, 48, 48)) * 255).astype(np.uint8)
     p = clf.classify(faces)
@@ -114,6 +118,9 @@ def test_ensemble_export_averages_its_members(small_cache, tmp_path, capsys):
     assert main(["export", str(tmp_path / "a.onnx"), runs_[1], "--out", str(mixed)]) == 0
     np.testing.assert_allclose(Classifier(mixed).classify(faces), (a + b) / 2, atol=1e-5)
     assert json.loads(Classifier(mixed).info.metadata["members"]) == ["a", "b"]
+    one = int(Classifier(tmp_path / "a.onnx").info.metadata["parameters"])
+    for joined in (meta, Classifier(mixed).info.metadata):  # traced, and composed from files
+        assert int(joined["parameters"]) == 2 * one
 
     # --choose-on: the subset whose mean scores best on PublicTest, by the shared path
     from ferkit.data import load_cache

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from ferkit.cli.options import MARGIN, PIXELS, ranged
+from ferkit.cli.options import MARGIN, PIXELS, SHIPPED_NAMES, ranged
 from ferkit.core.atomic import check_writable
 from ferkit.core.console import console as _console
 from ferkit.core.errors import FerkitError
@@ -168,10 +168,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
-MODEL_HELP = (
-    "a shipped model, default (small, fast) or accurate (an ensemble, slower), "
-    "or an ONNX model file (default: default)"
-)
+MODEL_HELP = f"a shipped model by name ({SHIPPED_NAMES}) or an ONNX file (default: default)"
 
 
 def _add_recognizer_options(p: argparse.ArgumentParser) -> None:

@@ -6,9 +6,10 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from ferkit.cli.options import SEED
+from ferkit.cli.options import SEED, SHIPPED_NAMES
 from ferkit.core.atomic import check_writable
 from ferkit.core.console import console as _console
+from ferkit.core.console import table
 from ferkit.core.extras import has_torch
 
 
@@ -50,34 +51,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if comparison is None:
         (e,) = evals
         title = f"{e.name} on {cfg.split} ({e.metrics['n']:,} faces)"
-        out.print(_table(title, ["metric", "value"], [list(r) for r in headline_rows(e.metrics)]))
+        out.print(table(title, ["metric", "value"], [list(r) for r in headline_rows(e.metrics)]))
     else:
         rows, tests = comparison_rows(comparison)
         n = evals[0].metrics["n"]
         title = f"{len(evals)} models on {cfg.split} ({n:,} faces)"
-        out.print(_table(title, comparison_header(comparison), rows))
-        out.print(_table("McNemar's exact test (paired, two-sided)", MCNEMAR_HEADER, tests))
+        out.print(table(title, comparison_header(comparison), rows))
+        out.print(table("McNemar's exact test (paired, two-sided)", MCNEMAR_HEADER, tests))
     for e in evals if cfg.corruptions else ():
         caption, header, rows = tables(e.metrics["corruptions"])[0]
-        out.print(_table(f"{e.name}: {caption}", header, rows))
+        out.print(table(f"{e.name}: {caption}", header, rows))
         big = e.metrics["corruptions"]["largest_gain_at_severity_2"]
         out.print(f"largest gain of a predicted emotion at severity 2: {big['label']} under "
                   f"{big['corruption']}, {big['points']:+.1f} points")  # fmt: skip
     if cfg.out:
         out.print(f"wrote metrics.json, figures, report.html and report.md under {cfg.out}")
     return 0
-
-
-def _table(title: str, header: list[str], rows: list[list[str]]):
-    """A rich table: text columns (the first, and McNemar's model B) left, numbers right."""
-    from rich.table import Table
-
-    table = Table(title=title)
-    for i, col in enumerate(header):
-        table.add_column(col, justify="left" if i == 0 or col == "B" else "right")
-    for row in rows:
-        table.add_row(*row)
-    return table
 
 
 def add_evaluate_command(sub) -> None:
@@ -87,7 +76,7 @@ def add_evaluate_command(sub) -> None:
         "models",
         nargs="*",
         metavar="MODEL",
-        help="shipped model names (default, accurate), ONNX files or run folders "
+        help=f"shipped model names ({SHIPPED_NAMES}), ONNX files or run folders "
         "(default: default); two or more: compared",
     )
     p.add_argument("--data", required=True, help="directory written by `ferkit data prepare`")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ferkit.cli.options import COUNT
+from ferkit.cli.options import COUNT, SHIPPED_NAMES
 from ferkit.core.atomic import check_writable
 from ferkit.core.errors import FerkitError
 from ferkit.modelfile.metadata import TTA_MODES
@@ -38,7 +38,7 @@ def add_export_command(sub) -> None:
         nargs="+",
         metavar="RUN",
         help="run folders written by `ferkit train` and/or exported models (.onnx files, "
-        "'default', 'accurate'); several: one graph averaging every network in them; one "
+        f"shipped names: {SHIPPED_NAMES}); several: one graph averaging every network in them; one "
         ".onnx alone: quantised with --int8 and/or given new views with --tta",
     )
     p.add_argument("--out", required=True, help="the .onnx file to write")

@@ -1,7 +1,7 @@
 """The `ferkit` command line. Every subcommand turns a FerkitError into one line and exit 2.
 
 The parser lives here; each command group in its own module: `data`, `train`, `export`,
-`evaluate`, and `apps` (predict, video, serve, demo)."""
+`evaluate`, `apps` (predict, video, serve, demo) and `models`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from ferkit.cli.apps import add_apps_commands
 from ferkit.cli.data import add_data_commands
 from ferkit.cli.evaluate import add_evaluate_command
 from ferkit.cli.export import add_export_command
+from ferkit.cli.models import add_models_command
 from ferkit.cli.options import Parser
 from ferkit.cli.train import add_train_command
 from ferkit.core.errors import FerkitError
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_command(sub)
     add_evaluate_command(sub)
     add_apps_commands(sub)
+    add_models_command(sub)
     return parser
 
 

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
+from ferkit.modelfile.shipped import SHIPPED_MODELS
+
 
 class Parser(argparse.ArgumentParser):
     """argparse, with its errors in one line and exit status 2, like every ferkit error."""
@@ -57,3 +59,6 @@ PIXELS = ranged(int, 1, 100_000)  # a face side, px
 MARGIN = ranged(float, -0.5, 2.0)  # share of the box side added around it
 SEED = ranged(int, 0, 2**32 - 1)  # numpy's and torch's seeds
 COUNT = ranged(int, 1)  # epochs, images, widths: at least one
+
+# How every --model (and every model argument) names the shipped models
+SHIPPED_NAMES = f"{', '.join(SHIPPED_MODELS)}: `ferkit models` lists them"

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ferkit.cli.options import SEED, ranged
+from ferkit.cli.options import SEED, SHIPPED_NAMES, ranged
 from ferkit.core.console import console as _console
 from ferkit.core.errors import FerkitError
 from ferkit.core.extras import require_torch
@@ -113,7 +113,8 @@ def add_train_command(sub) -> None:
     p.add_argument(
         "--init",
         metavar="MODEL",
-        help="start from an exported model's weights and architecture (file or 'default')",
+        help="start from an exported network's weights and architecture (an ONNX file, or "
+        f"a shipped single network by name: {SHIPPED_NAMES})",
     )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     p.add_argument(

@@ -11,3 +11,15 @@ def console(stderr: bool = False):
 
 def warn(message: str) -> None:
     console(stderr=True).print(f"[yellow]warning:[/] {message}")
+
+
+def table(title: str, header: list[str], rows: list[list[str]], text: tuple[str, ...] = ("B",)):
+    """A rich table: text columns (the first, and those named in `text`) left, numbers right."""
+    from rich.table import Table
+
+    out = Table(title=title)
+    for i, col in enumerate(header):
+        out.add_column(col, justify="left" if i == 0 or col in text else "right")
+    for row in rows:
+        out.add_row(*row)
+    return out

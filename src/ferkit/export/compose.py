@@ -69,6 +69,8 @@ def _metadata(metas: list[dict[str, str]], names: list[str]) -> dict[str, str]:
     ]
     if quantized:
         meta["quantization"] = "; ".join(quantized)
+    if all("parameters" in m for m in metas):
+        meta["parameters"] = str(sum(int(m["parameters"]) for m in metas))
     return meta
 
 

@@ -228,6 +228,7 @@ def _write_graph(
             verbose=False,
         )
     proto = program.model_proto
+    meta = {**meta, "parameters": str(sum(p.numel() for p in wrapped.parameters()))}
     onnx.helper.set_model_props(proto, meta)
     onnx.checker.check_model(proto)
     data = proto.SerializeToString()
