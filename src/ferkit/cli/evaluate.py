@@ -57,7 +57,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         n = evals[0].metrics["n"]
         title = f"{len(evals)} models on {cfg.split} ({n:,} faces)"
         out.print(table(title, comparison_header(comparison), rows))
-        out.print(table("McNemar's exact test (paired, two-sided)", MCNEMAR_HEADER, tests))
+        out.print(table("McNemar's exact test (paired, two-sided)", MCNEMAR_HEADER, tests, ("B",)))
     for e in evals if cfg.corruptions else ():
         caption, header, rows = tables(e.metrics["corruptions"])[0]
         out.print(table(f"{e.name}: {caption}", header, rows))

@@ -13,7 +13,7 @@ def warn(message: str) -> None:
     console(stderr=True).print(f"[yellow]warning:[/] {message}")
 
 
-def table(title: str, header: list[str], rows: list[list[str]], text: tuple[str, ...] = ("B",)):
+def table(title: str, header: list[str], rows: list[list[str]], text: tuple[str, ...] = ()):
     """A rich table: text columns (the first, and those named in `text`) left, numbers right."""
     from rich.table import Table
 
