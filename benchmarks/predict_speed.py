@@ -3,11 +3,11 @@
     python benchmarks/predict_speed.py [--data data/fer2013] [--fer-python PATH]
         [--model CANDIDATE.onnx ...] [--detectors haar,dlib,blazeface]
 
-- crops: faces/s classifying 48x48 crops at batch 256 (and one at a time), for the shipped
-  default (flip TTA in the graph), its no-TTA variant when `--no-tta-model` is given,
-  the shipped `accurate` ensemble when installed, an int8 copy quantised in this run when
-  the default is fp32 and `--data` has a prepared cache, and any other ONNX files given
-  with `--model` (what a candidate default would cost);
+- crops: faces/s classifying 48x48 crops at batch 256 and one at a time
+  (`catalog.faces_per_second`, as `ferkit models --benchmark`), for every shipped model,
+  the no-TTA variant given with `--no-tta-model` and any other ONNX files given with
+  `--model` (what a candidate would cost), with PrivateTest accuracy when `--data` has a
+  prepared cache, and ratios to `fer` measured first in the same run;
 - photo: one 640x480 JPEG with one face, decode + detect + crop + classify, median ms, for
   each model with the default detector, then for each of `--detectors` with the default
   model (and the detector alone), as ratios to the first detector;
@@ -15,7 +15,9 @@
   annotated mp4 written, for each of `--detectors`.
 `--fer-python` points at an interpreter with the `fer` package installed (it needs
 TensorFlow, setuptools<80 and OpenCV 4); its default pipeline is measured on the same
-crops and photo in a subprocess, so both sides are timed in this one run.
+crops and photo in a subprocess, so both sides are timed in this one run: its TFLite path
+(fer's default, one face per interpreter call inside) at 256 faces per call and at one,
+and its Keras path.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import numpy as np
 
 from ferkit import EmotionRecognizer
 from ferkit.apps.video import VideoConfig, process_video
+from ferkit.modelfile.catalog import faces_per_second
 from ferkit.modelfile.classifier import Classifier
 from ferkit.modelfile.shipped import SHIPPED_MODELS, shipped_model_path
 
@@ -56,6 +59,10 @@ for name, tflite in (("tflite", True), ("keras", False)):
     for i in range(0, n, 256):  # tflite runs one face at a time inside; Keras a batch
         det._classify_emotions(x[i : i + 256])
     out[name] = n / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for i in range(256):  # one face per call, as a photo with one face is classified
+        det._classify_emotions(x[i : i + 1])
+    out[name + "_one"] = 256 / (time.perf_counter() - t)
     if not tflite:
         out["params"] = det._FER__emotion_classifier.count_params()
     if not tflite and len(labels):  # fer's labels are FER-2013's order too
@@ -70,17 +77,6 @@ for name, tflite in (("tflite", True), ("keras", False)):
     out[name + "_photo_ms"], out[name + "_faces"] = 1000 * statistics.median(times), len(faces)
 print(json.dumps(out))
 """
-
-
-def faces_per_s(clf: Classifier, crops: np.ndarray, batch: int) -> float:
-    clf.classify(crops[:batch], batch=batch)  # warm-up
-    t = time.perf_counter()
-    if batch == 1:
-        for c in crops[:512]:
-            clf.classify(c[None], batch=1)
-        return 512 / (time.perf_counter() - t)
-    clf.classify(crops, batch=batch)
-    return len(crops) / (time.perf_counter() - t)
 
 
 def photo_640x480() -> bytes:
@@ -153,38 +149,38 @@ def main() -> None:
         crops = np.random.default_rng(0).integers(0, 256, (N_CROPS, 48, 48), dtype=np.uint8)
         labels = np.zeros(0, np.int64)
     tmp = Path(tempfile.mkdtemp())
-    shipped_int8 = "quantization" in Classifier().info.metadata
-    models = {f"default ({'int8' if shipped_int8 else 'fp32'}, shipped)": None}
+    models: dict[str, str | None] = {
+        name: name for name, file in SHIPPED_MODELS.items() if shipped_model_path(file).is_file()
+    }
     if args.no_tta_model:
         models["no TTA"] = args.no_tta_model
-    if shipped_model_path(SHIPPED_MODELS["accurate"]).is_file():
-        models["accurate (ensemble)"] = "accurate"
-    if (data / "cache.npz").is_file() and not shipped_int8:
-        from ferkit.export.quantize import calibration_images, quantize
-
-        quantize(shipped_model_path(), tmp / "int8.onnx", calibration_images(data))
-        models["int8, flip TTA"] = tmp / "int8.onnx"
     models.update({Path(m).name: m for m in args.model})
+    jpeg = photo_640x480()
+    (tmp / "photo.jpg").write_bytes(jpeg)
+    fer = run_fer(args.fer_python, crops, labels, tmp) if args.fer_python else None
 
     if args.detectors_only:
         models = {}
     print(f"crops: {len(crops)} 48x48 faces, ONNX Runtime threads {args.threads or 'all'}")
-    base = None
     for name, path in models.items():
         clf = Classifier(path, threads=args.threads)
-        batched, single = faces_per_s(clf, crops, 256), faces_per_s(clf, crops, 1)
-        base = base or batched
+        batched = faces_per_second(clf, 256)
+        single = faces_per_second(clf, 1)
         acc = ""
         if len(labels):
             hit = clf.classify(crops[: len(labels)]).argmax(1) == labels
             acc = f"  PrivateTest {100 * hit.mean():.2f}%"
+        vs = ""
+        if fer:  # ratios to fer's TFLite path (its default), and batched to its Keras path
+            vs = (
+                f" = {batched / fer['tflite']:.2f}x fer tflite, {batched / fer['keras']:.2f}x "
+                f"keras; one at a time {single / fer['tflite_one']:.2f}x fer tflite"
+            )
         print(
-            f"  {name:26s} batch 256: {batched:7.0f} faces/s ({batched / base:.2f}x)  "
-            f"one at a time: {single:6.0f} faces/s{acc}"
+            f"  {name:26s} batch 256: {batched:7.0f} faces/s  one at a time: {single:6.0f} "
+            f"faces/s{acc}{vs}"
         )
 
-    jpeg = photo_640x480()
-    (tmp / "photo.jpg").write_bytes(jpeg)
     for name, path in models.items():
         rec = EmotionRecognizer(model=path, threads=args.threads)
         ms, n = photo_ms(rec, jpeg)
@@ -201,30 +197,30 @@ def main() -> None:
             f"({plain / first_fps:.2f}x), {written:.0f} fps writing the mp4"
         )
 
-    if args.fer_python:
-        np.save(tmp / "crops.npy", crops)
-        np.save(tmp / "labels.npy", labels)
-        files = [str(tmp / f) for f in ("crops.npy", "photo.jpg", "labels.npy")]
-        r = subprocess.run(
-            [args.fer_python, "-c", FER_SCRIPT, *files],
-            capture_output=True,
-            text=True,
-        )
-        if r.returncode:
-            print(f"fer: failed ({r.stderr.strip().splitlines()[-1]})")
-        else:
-            fer = json.loads(r.stdout.strip().splitlines()[-1])
-            for name in ("tflite", "keras"):
-                ratio = f" ({fer[name] / base:.2f}x the default batched)" if base else ""
-                print(
-                    f"fer 25.10 ({name}, Haar + mini-Xception): {fer[name]:.0f} faces/s{ratio}; "
-                    f"photo {fer[name + '_photo_ms']:.1f} ms ({fer[name + '_faces']} face)"
-                )
-            if "accuracy" in fer:
-                print(
-                    f"fer's model ({fer['params']:,} parameters) on FER-2013 PrivateTest: "
-                    f"{100 * fer['accuracy']:.2f}%"
-                )
+    if fer:
+        for name in ("tflite", "keras"):
+            print(
+                f"fer 25.10 ({name}, Haar + mini-Xception): {fer[name]:.0f} faces/s batch 256, "
+                f"{fer[name + '_one']:.0f} one at a time; photo {fer[name + '_photo_ms']:.1f} ms "
+                f"({fer[name + '_faces']} face)"
+            )
+        if "accuracy" in fer:
+            print(
+                f"fer's model ({fer['params']:,} parameters) on FER-2013 PrivateTest: "
+                f"{100 * fer['accuracy']:.2f}%"
+            )
+
+
+def run_fer(python: str, crops: np.ndarray, labels: np.ndarray, tmp: Path) -> dict | None:
+    """`fer`'s figures from `FER_SCRIPT` run by `python` on the same crops and photo."""
+    np.save(tmp / "crops.npy", crops)
+    np.save(tmp / "labels.npy", labels)
+    files = [str(tmp / f) for f in ("crops.npy", "photo.jpg", "labels.npy")]
+    r = subprocess.run([python, "-c", FER_SCRIPT, *files], capture_output=True, text=True)
+    if r.returncode:
+        print(f"fer: failed ({r.stderr.strip().splitlines()[-1]})")
+        return None
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":

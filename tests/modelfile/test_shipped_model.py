@@ -68,6 +68,23 @@ def test_shipped_models_are_chosen_by_name(monkeypatch, tmp_path):
         Classifier(str(tmp_path / "default"))  # a path is a path, even if named like a model
 
 
+def test_session_settings_reach_onnx_runtime_and_keep_the_answers():
+    """What `benchmarks/ort_settings.py` varies: each setting lands in the session's
+    options, and none changes the probabilities beyond float rounding."""
+    faces = np.random.default_rng(0).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    base = Classifier("default")
+    assert base.session.get_session_options().intra_op_num_threads == 0
+    for threads, spinning, level in ((1, False, "basic"), (2, True, "extended")):
+        clf = Classifier("default", threads=threads, spinning=spinning, optimization=level)
+        options = clf.session.get_session_options()
+        assert options.intra_op_num_threads == threads
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == str(
+            int(spinning)
+        )
+        assert options.graph_optimization_level.name == f"ORT_ENABLE_{level.upper()}"
+        assert np.allclose(clf.classify(faces), base.classify(faces), atol=1e-4)
+
+
 needs_archive = pytest.mark.skipif(
     not SHARED_ARCHIVE.is_file(), reason=f"no FER-2013 archive at {SHARED_ARCHIVE}"
 )

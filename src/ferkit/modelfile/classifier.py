@@ -34,13 +34,20 @@ class ModelInfo:
 class Classifier:
     """Emotion probabilities for face crops, from an ONNX model on ONNX Runtime."""
 
-    def __init__(self, model: str | Path | None = None, threads: int = 0) -> None:
-        """`model`: an ONNX file, or a shipped model's name (None: "default")."""
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        threads: int = 0,
+        spinning: bool = True,
+        optimization: str = "all",
+    ) -> None:
+        """`model`: an ONNX file, or a shipped model's name (None: "default"); the session
+        settings are `open_session`'s."""
         path, shipped = resolve_model(model)
         if not path.is_file():
             raise FerkitError(f"{path}: no such model file")
         digest = verify_shipped(path, shipped) if shipped else sha256_file(path)
-        self.session = open_session(path, threads)
+        self.session = open_session(path, threads, spinning, optimization)
         self.info = _read_contract(self.session, path, digest)
         self._probe()
 
@@ -106,13 +113,30 @@ def _finite(probs: np.ndarray, path: Path) -> np.ndarray:
     return probs
 
 
-def open_session(path: Path, threads: int = 0) -> Any:
+# Graph optimisation levels by name (ONNX Runtime's enum, which needs the import to read).
+OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
+
+
+def open_session(
+    path: Path, threads: int = 0, spinning: bool = True, optimization: str = "all"
+) -> Any:
     """An ONNX Runtime CPU session on `path` with `threads` intra-op threads (0: all
-    cores), or a one-line error for a file ONNX Runtime cannot load."""
+    cores), or a one-line error for a file ONNX Runtime cannot load. `spinning`: idle
+    intra-op threads busy-wait for the next call instead of sleeping; `optimization`: one of
+    OPTIMIZATION_LEVELS. The defaults are what `benchmarks/ort_settings.py` measured
+    fastest (see the README)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", str(int(spinning)))
+    level = ort.GraphOptimizationLevel
+    options.graph_optimization_level = {
+        "disable": level.ORT_DISABLE_ALL,
+        "basic": level.ORT_ENABLE_BASIC,
+        "extended": level.ORT_ENABLE_EXTENDED,
+        "all": level.ORT_ENABLE_ALL,
+    }[optimization]
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
