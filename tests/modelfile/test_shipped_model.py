@@ -22,8 +22,10 @@ from tests.conftest import SHARED_ARCHIVE
 MODEL = shipped_model_path()
 CARD = shipped_model_path("MODEL_CARD.md")
 SHIPPED = [name for name, file in SHIPPED_MODELS.items() if shipped_model_path(file).is_file()]
-CARD_PREFIX = {"default": "", "accurate": "accurate "}  # card lines "- accurate PublicTest ..."
-MAX_MB = {"default": 8, "accurate": 10}  # small enough for the wheel; accurate has a VGG-64
+# The model card's lines "- [fast |accurate ]PublicTest accuracy: NN.NN%", by model.
+CARD_PREFIX = {"default": "", "fast": "fast ", "accurate": "accurate "}
+MAX_MB = {"default": 8, "fast": 3, "accurate": 10}  # small enough for the wheel
+TTA = {"default": "hflip", "fast": "none", "accurate": "views8"}  # fast: no views, for speed
 
 pytestmark = pytest.mark.skipif(not MODEL.is_file(), reason="no shipped model in this checkout")
 
@@ -43,7 +45,7 @@ def test_shipped_model_is_intact_small_and_follows_the_contract(name):
     assert shipped_model_path(file).stat().st_size < MAX_MB[name] * 2**20
     clf = Classifier(name)
     assert clf.labels == LABELS and clf.info.input_size == (48, 48)
-    assert clf.info.tta == {"default": "hflip", "accurate": "views8"}[name]
+    assert clf.info.tta == TTA[name]
     assert "Training" in clf.info.metadata["training"]
     if name == "accurate":
         assert len(json.loads(clf.info.metadata["members"])) >= 2
@@ -108,7 +110,9 @@ def test_shipped_model_accuracy_matches_its_card(cache):
             x, y = cache.split(split)
             acc = 100 * float((clf.classify(x).argmax(1) == y).mean())
             assert acc == pytest.approx(_card_accuracy(split, name), abs=0.1), (name, split)
-    assert _card_accuracy("PrivateTest") >= 69.0
+    assert _card_accuracy("PrivateTest") >= 72.0  # the issue-31 targets
+    if "fast" in SHIPPED:
+        assert _card_accuracy("PrivateTest", "fast") >= 69.5
     if "accurate" in SHIPPED:  # it earns its name on the split it was chosen on
         assert _card_accuracy("PublicTest", "accurate") > _card_accuracy("PublicTest") + 1
 
