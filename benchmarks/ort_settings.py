@@ -9,8 +9,8 @@ classifies a frame's faces in one call) and 256 (`evaluate`, folders of crops), 
 one inference path (`Classifier`, `faces_per_second`). Settings are interleaved over
 `--rounds` rounds and each cell is the median, so a load that drifts during the run hits
 every setting alike. Ratios are against ONNX Runtime's defaults (all cores, spinning on,
-optimisation all), measured in the same run; the last table compares per-face cost at
-batch 4 with four calls of one face.
+optimisation all), measured in the same run; a last line compares what a face costs in a
+call of four with a call of its own.
 """
 
 from __future__ import annotations

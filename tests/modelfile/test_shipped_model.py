@@ -85,6 +85,8 @@ def test_session_settings_reach_onnx_runtime_and_keep_the_answers():
         )
         assert options.graph_optimization_level.name == f"ORT_ENABLE_{level.upper()}"
         assert np.allclose(clf.classify(faces), base.classify(faces), atol=1e-4)
+    with pytest.raises(FerkitError, match="optimization 'fastest': choose one of"):
+        Classifier("default", optimization="fastest")
 
 
 needs_archive = pytest.mark.skipif(

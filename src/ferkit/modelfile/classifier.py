@@ -130,13 +130,12 @@ def open_session(
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.add_session_config_entry("session.intra_op.allow_spinning", str(int(spinning)))
-    level = ort.GraphOptimizationLevel
-    options.graph_optimization_level = {
-        "disable": level.ORT_DISABLE_ALL,
-        "basic": level.ORT_ENABLE_BASIC,
-        "extended": level.ORT_ENABLE_EXTENDED,
-        "all": level.ORT_ENABLE_ALL,
-    }[optimization]
+    if optimization not in OPTIMIZATION_LEVELS:
+        raise FerkitError(
+            f"optimization '{optimization}': choose one of {', '.join(OPTIMIZATION_LEVELS)}"
+        )
+    name = "ORT_DISABLE_ALL" if optimization == "disable" else f"ORT_ENABLE_{optimization.upper()}"
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, name)
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
