@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from ferkit import EmotionRecognizer, Face
-from ferkit.apps.video import Tracker
 from ferkit.cli import main
 from ferkit.core.labels import LABELS
+from ferkit.vision.tracking import Tracker
 from tests.conftest import EXAMPLES
 
 ASTRONAUT = EXAMPLES / "astronaut.jpg"

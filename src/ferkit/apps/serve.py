@@ -15,13 +15,14 @@ Errors are JSON `{"detail": "..."}` with the status that says what went wrong.
 import base64
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Annotated, Any
 
 import numpy as np
 
 from ferkit.apps.body_limit import BodyLimit
+from ferkit.apps.stream import StreamConfig, add_stream_route
 from ferkit.core.errors import FerkitError
 from ferkit.core.limits import LimitError
 from ferkit.core.version import __version__
@@ -58,6 +59,7 @@ class ServeConfig:
     max_request_mb: float = 64.0  # a batch request's whole body, read no further
     max_pixels: int = 40_000_000  # decompression-bomb guard (a 40 MP photo is fine)
     max_batch: int = 32  # files per batch request
+    stream: StreamConfig = field(default_factory=StreamConfig)  # /v1/stream's limits
 
 
 class ThreadLocalDetector:
@@ -205,6 +207,8 @@ def create_app(cfg: ServeConfig | None = None):
                 results.append({"file": name, "error": {"status": exc.status,
                                                         "detail": exc.detail}})  # fmt: skip
         return {"results": results}
+
+    add_stream_route(app, rec, cfg.stream)
 
     @app.get("/v1/model", summary="The model's metadata")
     async def model() -> dict:

@@ -1,8 +1,7 @@
 """`ferkit video`: emotions of the faces in a video file or a webcam stream.
 
-Each frame goes through the same `EmotionRecognizer.predict_image` as photos. Faces are
-tracked across frames by box overlap (greedy IoU matching), and each track's
-probabilities are smoothed with an exponential moving average so labels do not flicker.
+Each frame goes through the same `EmotionRecognizer.predict_image` as photos, and faces are
+tracked across frames by `vision.tracking.Tracker` (the web page's live stream uses it too).
 Outputs: an annotated video at the source frame rate, a per-frame CSV, and timeline.png.
 """
 
@@ -12,7 +11,7 @@ import csv
 import io
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +20,8 @@ from ferkit.core.atomic import atomic_path
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
 from ferkit.core.limits import check_frame_size
-from ferkit.vision.detection import iou
-from ferkit.vision.recognize import EmotionRecognizer, Face
+from ferkit.vision.recognize import EmotionRecognizer
+from ferkit.vision.tracking import Tracker
 
 
 @dataclass(frozen=True)
@@ -35,64 +34,6 @@ class VideoConfig:
     smoothing: float = 0.5  # EMA weight of the newest frame (1 = no smoothing)
     iou_match: float = 0.3  # a face continues a track if their boxes overlap this much
     max_missed: int = 10  # frames a track survives without a matching face
-
-
-@dataclass
-class Track:
-    id: int
-    box: tuple[int, int, int, int]
-    probs: np.ndarray  # smoothed, LABELS order
-    missed: int = 0
-
-
-@dataclass
-class Tracker:
-    """Greedy IoU tracker with per-track EMA smoothing of the probabilities."""
-
-    smoothing: float = 0.5
-    iou_match: float = 0.3
-    max_missed: int = 10
-    tracks: list[Track] = field(default_factory=list)
-    next_id: int = 0
-
-    def update(self, faces: list[Face]) -> list[tuple[int, Face]]:
-        """(track id, face with smoothed probs and label) for each face of this frame."""
-        pairs = sorted(
-            ((iou(t.box, f.box), ti, fi) for ti, t in enumerate(self.tracks) for fi, f in
-             enumerate(faces)),
-            reverse=True,
-        )  # fmt: skip
-        assigned: dict[int, int] = {}  # face index -> track index
-        used: set[int] = set()
-        for overlap, ti, fi in pairs:
-            if overlap < self.iou_match:
-                break
-            if ti not in used and fi not in assigned:
-                assigned[fi] = ti
-                used.add(ti)
-        out = []
-        for fi, face in enumerate(faces):
-            p = np.array([face.probs[k] for k in LABELS])
-            if fi in assigned:
-                track = self.tracks[assigned[fi]]
-                track.probs = self.smoothing * p + (1 - self.smoothing) * track.probs
-                track.box, track.missed = face.box, 0
-            else:
-                track = Track(self.next_id, face.box, p)
-                self.tracks.append(track)
-                self.next_id += 1
-                used.add(len(self.tracks) - 1)
-            top = int(np.argmax(track.probs))
-            smoothed = dict(zip(LABELS, map(float, track.probs), strict=True))
-            out.append(
-                (track.id, replace(face, probs=smoothed, label=LABELS[top],
-                                   confidence=float(track.probs[top])))
-            )  # fmt: skip
-        for ti, track in enumerate(self.tracks):
-            if ti not in used:
-                track.missed += 1
-        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
-        return out
 
 
 def _has_display() -> bool:
