@@ -1,23 +1,17 @@
 """The web page in a real browser: Debian's headless Chromium, driven by Selenium through
 the system chromedriver (nothing is downloaded), against a real `ferkit serve` process on
-a free loopback port. The screenshot is kept in artifacts/web_page.png."""
+a free loopback port, with a fake webcam playing a clip of the bundled astronaut. The
+screenshots are kept in artifacts/web_page.png and artifacts/live.png."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.chromium import CHROMEDRIVER, CHROMIUM, ROOT, chrome, ferkit_serve, write_y4m
 
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
@@ -25,50 +19,18 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
     pytest.importorskip("uvicorn", reason="serving needs ferkit[serve]")
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ferkit", "serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"ferkit serve did not start:\n{proc.stdout.read()}")
-        time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with ferkit_serve() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
-def browser():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (dev extra)")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1000"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+def browser(tmp_path_factory):
+    pytest.importorskip("selenium.webdriver", reason="needs selenium (dev extra)")
+    camera = write_y4m(tmp_path_factory.mktemp("camera") / "astronaut.y4m")
+    driver = chrome(fake_camera=camera)
     yield driver
     driver.quit()
 
@@ -120,3 +82,43 @@ def test_a_bad_file_shows_an_error(server, browser, tmp_path):
     status = browser.find_element(By.ID, "status")
     WebDriverWait(browser, 30).until(lambda _: "Could not analyse" in status.text)
     assert "not an image" in status.text and status.get_attribute("class") == "error"
+
+
+def test_live_mode_tracks_the_face_and_draws_the_timeline(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server)
+    browser.find_element(By.ID, "live-start").click()
+    status = browser.find_element(By.ID, "live-status")
+    WebDriverWait(browser, 30).until(lambda _: status.text == "Live.")
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script("return ferkitLive.drawn") > 0)
+    first = browser.execute_script("return ferkitLive.drawn")
+    time.sleep(5)
+    live = browser.execute_script("return ferkitLive")
+    assert live["drawn"] - first >= 10, f"{live['drawn'] - first} frames answered in 5 s"
+    assert status.text == "Live." and status.get_attribute("class") == ""
+    # the box: the overlay has opaque pixels in happy's yellow around the face
+    drawn = browser.execute_script(
+        "const c = document.getElementById('live-overlay');"
+        "const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "let n = 0; for (let i = 0; i < d.length; i += 4)"
+        " if (d[i] === 240 && d[i + 1] === 228 && d[i + 2] === 66 && d[i + 3] === 255) n++;"
+        "return [c.width, c.height, n];"
+    )
+    assert drawn[:2] == [640, 480] and drawn[2] > 500, drawn
+    # the timeline: one strip for the one face, with lines drawn on it
+    strip = browser.execute_script(
+        "const c = document.getElementById('live-timeline');"
+        "const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "const colours = new Set();"
+        "for (let i = 0; i < d.length; i += 4) colours.add(d[i] << 16 | d[i + 1] << 8 | d[i + 2]);"
+        "return [c.height, colours.size];"
+    )
+    assert strip[0] == 90 and strip[1] > 7, strip
+    stats = browser.find_element(By.ID, "live-stats").text
+    assert "frames/s" in stats and "round trip" in stats
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / "live.png"))
+    browser.find_element(By.ID, "live-stop").click()
+    WebDriverWait(browser, 10).until(lambda _: status.text == "Stream closed (1000: stopped).")

@@ -46,7 +46,7 @@ PAGE_CSP = (
     "form-action 'none'; frame-ancestors 'none'"
 )
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[\w.-]+/)*([\w.-]+)")
-WEB = ("index.html", "app.js", "style.css")
+WEB = ("index.html", "app.js", "live.js", "clip.js", "style.css")
 MEDIA_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 
 

@@ -105,26 +105,6 @@ drop.addEventListener("drop", (e) => {
   if (file) analyse(file, file.name);
 });
 
-// Webcam snapshot (browsers allow it on localhost or HTTPS).
-$("camera-start").addEventListener("click", async () => {
-  try {
-    const stream = await navigator.mediaDevices.getUserMedia({ video: true });
-    $("video").srcObject = stream;
-    $("video").hidden = false;
-    $("camera-snap").hidden = false;
-  } catch (err) {
-    status(`No webcam: ${err.message}`, true);
-  }
-});
-$("camera-snap").addEventListener("click", () => {
-  const video = $("video");
-  const snap = document.createElement("canvas");
-  snap.width = video.videoWidth;
-  snap.height = video.videoHeight;
-  snap.getContext("2d").drawImage(video, 0, 0);
-  snap.toBlob((blob) => analyse(blob, "snapshot.png"), "image/png");
-});
-
 // Which model answers, from /v1/model.
 fetch("/v1/model").then((r) => r.json()).then((m) => {
   const acc = m.accuracy && m.accuracy.PrivateTest;
