@@ -19,7 +19,7 @@
   let sentAt = 0;
   const history = new Map(); // track id -> [{ t, probs }] of the last WINDOW_MS
   // What the page achieved, for the stats line, the benchmark and the browser test.
-  const live = (window.ferkitLive = { answered: 0, drawn: 0, rtts: [], times: [] });
+  const live = (window.ferkitLive = { answered: 0, drawn: 0, rtts: [], encodes: [], times: [] });
 
   const say = (text, error = false) => {
     $("live-status").textContent = text;
@@ -70,12 +70,14 @@
       return;
     }
     const scale = Math.min(1, LONG_SIDE / Math.max(video.videoWidth, video.videoHeight));
+    const grabbed = performance.now();
     grab.width = Math.round(video.videoWidth * scale);
     grab.height = Math.round(video.videoHeight * scale);
     grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
     grab.toBlob((blob) => {
       if (!ws || ws.readyState !== WebSocket.OPEN) return;
       sentAt = performance.now();
+      live.encodes.push(sentAt - grabbed); // ms: grab, downscale and JPEG-encode
       ws.send(blob);
     }, "image/jpeg", 0.8);
   }
