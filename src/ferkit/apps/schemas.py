@@ -54,7 +54,7 @@ class JobStatus(BaseModel):
     frames: int
     total: int = Field(description="the container's frame count (an estimate in some)")
     error: str | None = None
-    summary: dict[str, float] | None = Field(
+    summary: dict[str, int | float] | None = Field(
         None, description="frames, faces, tracks, fps_source, seconds, fps, when done"
     )
     files: dict[str, str] = Field(

@@ -13,15 +13,21 @@ Errors are JSON `{"detail": "..."}` with the status that says what went wrong.
 """
 
 import base64
+import contextlib
 import re
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 
 from ferkit.apps.body_limit import BodyLimit
+from ferkit.apps.errors import RequestError
+from ferkit.apps.jobs import Jobs, JobsConfig, add_job_routes, sweeping
 from ferkit.apps.stream import StreamConfig, add_stream_route
 from ferkit.core.errors import FerkitError
 from ferkit.core.limits import LimitError
@@ -60,6 +66,7 @@ class ServeConfig:
     max_pixels: int = 40_000_000  # decompression-bomb guard (a 40 MP photo is fine)
     max_batch: int = 32  # files per batch request
     stream: StreamConfig = field(default_factory=StreamConfig)  # /v1/stream's limits
+    jobs: JobsConfig = field(default_factory=JobsConfig)  # /v1/jobs' limits
 
 
 class ThreadLocalDetector:
@@ -80,22 +87,16 @@ class ThreadLocalDetector:
         return det.detect(image)
 
 
-class BadImage(Exception):
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.detail = status, detail
-
-
 def analyse(rec: EmotionRecognizer, cfg: ServeConfig, data: bytes, name: str, annotate: bool):
     """Decode, detect, classify: the CPU-bound part of a request (runs in the thread pool).
     The upload limit is enforced while reading (`read_limited`), before this runs."""
     try:
         image = decode(data, name, cfg.max_pixels)  # the pixel limit, from the header
     except LimitError as exc:
-        raise BadImage(413, str(exc)) from None
+        raise RequestError(413, str(exc)) from None
     except FerkitError as exc:
         status = 415 if str(exc).endswith(("not an image", "empty file")) else 422
-        raise BadImage(status, str(exc)) from None
+        raise RequestError(status, str(exc)) from None
     faces = rec.predict_image(image)
     h, w = image.shape[:2]
     result: dict[str, Any] = {
@@ -150,18 +151,37 @@ def create_app(cfg: ServeConfig | None = None):
     rec = EmotionRecognizer(model=cfg.model, detector=ThreadLocalDetector(cfg.detector,
                             cfg.min_face))  # fmt: skip
     info = model_info(rec)
+    own_root = cfg.jobs.root is None  # a temporary folder, removed when the server stops
+    root = Path(tempfile.mkdtemp(prefix="ferkit-jobs-")) if own_root else cfg.jobs.root
+    jobs = Jobs(rec, cfg.jobs, root)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_):
+        try:
+            async with sweeping(jobs):
+                yield
+        finally:
+            if own_root:
+                shutil.rmtree(root, ignore_errors=True)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="ferkit",
         version=__version__,
         description="Facial emotion recognition: faces, boxes and the probabilities of "
-        "seven emotions (FER-2013 order) for uploaded photos.",
+        "seven emotions (FER-2013 order) for uploaded photos, live webcam frames "
+        "(`/v1/stream`, a WebSocket) and uploaded videos (`/v1/jobs`).",
     )
 
     def body_limit(path: str) -> int:
         """Bytes a request may send: one file and its multipart headers, or a batch."""
-        mb = cfg.max_request_mb if path.endswith("/batch") else cfg.max_upload_mb
+        if path.startswith("/v1/jobs"):
+            mb = cfg.jobs.max_video_mb
+        else:
+            mb = cfg.max_request_mb if path.endswith("/batch") else cfg.max_upload_mb
         return int(mb * MB) + MULTIPART_OVERHEAD
 
+    app.state.jobs_root = str(root)
     app.add_middleware(BodyLimit, limit=body_limit)
 
     @app.middleware("http")
@@ -172,17 +192,16 @@ def create_app(cfg: ServeConfig | None = None):
             response.headers["content-security-policy"] = PAGE_CSP
         return response
 
-    @app.exception_handler(BadImage)
-    async def bad_image(_: Request, exc: BadImage) -> JSONResponse:
+    @app.exception_handler(RequestError)
+    async def bad_input(_: Request, exc: RequestError) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
-    async def read_limited(upload: UploadFile) -> bytes:
+    async def read_limited(upload: UploadFile, mb: float = cfg.max_upload_mb) -> bytes:
         """Read at most the limit + 1 byte, so a huge upload is refused without buffering it."""
-        limit = int(cfg.max_upload_mb * MB)
+        limit = int(mb * MB)
         data = await upload.read(limit + 1)
         if len(data) > limit:
-            raise BadImage(413, f"{upload.filename}: over the upload limit of "
-                                f"{cfg.max_upload_mb:g} MB")  # fmt: skip
+            raise RequestError(413, f"{upload.filename}: over the upload limit of {mb:g} MB")
         return data
 
     @app.post("/v1/predict", summary="Faces and emotions in one image")
@@ -196,19 +215,20 @@ def create_app(cfg: ServeConfig | None = None):
         files: Annotated[list[UploadFile], File()], annotate: bool = False
     ) -> dict:
         if len(files) > cfg.max_batch:
-            raise BadImage(413, f"{len(files)} files: at most {cfg.max_batch} per request")
+            raise RequestError(413, f"{len(files)} files: at most {cfg.max_batch} per request")
         results = []
         for upload in files:
             name = upload.filename or "upload"
             try:
                 data = await read_limited(upload)
                 results.append(await run_in_threadpool(analyse, rec, cfg, data, name, annotate))
-            except BadImage as exc:  # one bad file does not sink the others
+            except RequestError as exc:  # one bad file does not sink the others
                 results.append({"file": name, "error": {"status": exc.status,
                                                         "detail": exc.detail}})  # fmt: skip
         return {"results": results}
 
     add_stream_route(app, rec, cfg.stream)
+    add_job_routes(app, jobs, read_limited)
 
     @app.get("/v1/model", summary="The model's metadata")
     async def model() -> dict:

@@ -7,9 +7,11 @@ Outputs: an annotated video at the source frame rate, a per-frame CSV, and timel
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,8 +104,29 @@ def frames(cap, total: int, lost: list[int]) -> Iterator[tuple[int, np.ndarray]]
         i += 1
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 for a moment: OpenCV's FFmpeg backend prints with fprintf,
+    past Python and past OpenCV's own log level."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+# suffix -> the codec OpenCV's wheels can write into it: MPEG-4 Part 2 in mp4 (fast, plays in
+# desktop players but not in browsers), VP8 in WebM (every browser plays it; ~8x slower to
+# encode). H.264 is not in the wheels' FFmpeg, and VP9 costs 200 ms a 640x480 frame.
+VIDEO_CODECS = {".mp4": "mp4v", ".webm": "VP80"}
+
+
 class _VideoFile:
-    """An mp4 written to a hidden temporary name and renamed into place when complete
+    """A video written to a hidden temporary name and renamed into place when complete
     (OpenCV picks the container from the suffix, so `atomic_path`'s .tmp will not do)."""
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int]) -> None:
@@ -111,9 +134,11 @@ class _VideoFile:
 
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.tmp = path, path.with_name(f".{path.stem}.partial{path.suffix}")
-        self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        codec = VIDEO_CODECS.get(path.suffix.lower(), "mp4v")
+        with _quiet_stderr():  # WebM has no codec tags: OpenCV prints so, then uses VP8 anyway
+            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*codec), fps, size)
         if not self.writer.isOpened():
-            raise FerkitError(f"{path}: OpenCV cannot write an mp4 here")
+            raise FerkitError(f"{path}: OpenCV cannot write a {path.suffix} video here")
 
     def write(self, frame: np.ndarray) -> None:
         self.writer.write(frame)

@@ -71,13 +71,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_video(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ferkit.apps.video import VideoConfig, process_video
+    from ferkit.apps.video import VIDEO_CODECS, VideoConfig, process_video
 
     if (args.input is None) == (args.camera is None):
         raise FerkitError("give a video file or --camera N, not both")
     out = Path(args.out) if args.out else None
-    if out and out.suffix.lower() != ".mp4":
-        raise FerkitError(f"{out}: the annotated video is written as .mp4")
+    if out and out.suffix.lower() not in VIDEO_CODECS:
+        raise FerkitError(f"{out}: the annotated video is written as .mp4 or .webm")
     timeline = Path(args.timeline) if args.timeline else None
     if timeline is None and (out or args.csv):
         timeline = (out or Path(args.csv)).with_name("timeline.png")
@@ -221,7 +221,11 @@ def add_apps_commands(sub) -> None:
     p.add_argument(
         "--camera", type=ranged(int, 0, 99), metavar="N", help="webcam index (needs a display)"
     )
-    p.add_argument("--out", help="annotated video to write (.mp4, source frame rate)")
+    p.add_argument(
+        "--out",
+        help="annotated video to write at the source frame rate: .mp4 "
+        "(MPEG-4 Part 2, for players) or .webm (VP8, for browsers)",
+    )
     p.add_argument("--csv", help="per-frame CSV: frame, time, face id, box, probabilities")
     p.add_argument("--timeline", help="timeline plot (default: timeline.png beside --out/--csv)")
     p.add_argument(
