@@ -122,3 +122,52 @@ def test_live_mode_tracks_the_face_and_draws_the_timeline(server, browser):
     assert browser.save_screenshot(str(ARTIFACTS / "live.png"))
     browser.find_element(By.ID, "live-stop").click()
     WebDriverWait(browser, 10).until(lambda _: status.text == "Stream closed (1000: stopped).")
+
+
+def test_a_video_upload_plays_its_annotated_video(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.apps.test_jobs import clip
+
+    video = tmp_path / "clip.mp4"
+    clip(video)
+    browser.get(server)
+    browser.find_element(By.ID, "clip-file").send_keys(str(video))
+    status = browser.find_element(By.ID, "clip-status")
+    WebDriverWait(browser, 60).until(lambda _: "frames/s" in status.text or "Could" in status.text)
+    assert status.text.startswith("clip.mp4: 20 frames, 1 face tracked"), status.text
+    # Chromium decodes the WebM: its length is the clip's 2 s, its frames 320x240
+    WebDriverWait(browser, 30).until(
+        lambda d: d.execute_script("return document.getElementById('clip-video').readyState") >= 1
+    )
+    size = browser.execute_script(
+        "const v = document.getElementById('clip-video');"
+        "return [v.videoWidth, v.videoHeight, v.duration];"
+    )
+    assert size[:2] == [320, 240] and abs(size[2] - 2.0) < 0.2, size
+    WebDriverWait(browser, 30).until(
+        lambda d: (
+            d.execute_script("return document.getElementById('clip-timeline').naturalWidth") > 0
+        )
+    )
+    csv_link = browser.find_element(By.ID, "clip-csv").get_attribute("href")
+    assert csv_link.endswith("/frames.csv")
+    video_link = browser.find_element(By.ID, "clip-download").get_attribute("href")
+    assert video_link.endswith("/annotated.webm")
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / "video_job.png"))
+
+
+def test_a_bad_video_shows_an_error(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video")
+    browser.get(server)
+    browser.find_element(By.ID, "clip-file").send_keys(str(bad))
+    status = browser.find_element(By.ID, "clip-status")
+    WebDriverWait(browser, 30).until(lambda _: "Could not analyse" in status.text)
+    assert status.text == "Could not analyse notes.mp4: notes.mp4: not a readable video"
+    assert status.get_attribute("class") == "error"
