@@ -99,8 +99,8 @@ def main() -> None:
         camera = write_y4m(Path(tmp) / "astronaut.y4m")
         for model in args.models.split(","):
             base = server_ms(model, camera)
-            with ferkit_serve("--model", model) as url:
-                r = live_run(url, camera, args.seconds)
+            with ferkit_serve("--model", model) as server:
+                r = live_run(server.url, camera, args.seconds)
             ok = "meets" if r["fps"] >= 15 and r["p95"] <= 100 else "misses"
             print(
                 f"{model}: {r['fps']:.1f} frames/s, round trip p50 {r['p50']:.0f} ms, "

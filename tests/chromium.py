@@ -14,6 +14,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -29,10 +30,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Server(NamedTuple):
+    url: str
+    pid: int
+
+
 @contextlib.contextmanager
-def ferkit_serve(*args: str, timeout: float = 60) -> Iterator[str]:
-    """`python -m ferkit serve ARGS` on a free 127.0.0.1 port; yields its URL, and stops it
-    (by its PID) on the way out."""
+def ferkit_serve(*args: str, timeout: float = 60) -> Iterator[Server]:
+    """`python -m ferkit serve ARGS` on a free 127.0.0.1 port; yields its URL and PID, and
+    stops it (by its PID) on the way out."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "ferkit", "serve", "--port", str(port), *args],
@@ -54,7 +60,7 @@ def ferkit_serve(*args: str, timeout: float = 60) -> Iterator[str]:
                 proc.kill()
                 raise RuntimeError(f"ferkit serve did not start:\n{proc.communicate()[0]}")
             time.sleep(0.2)
-        yield url
+        yield Server(url, proc.pid)
     finally:
         if proc.poll() is None:
             proc.terminate()

@@ -22,8 +22,8 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def server():
     pytest.importorskip("uvicorn", reason="serving needs ferkit[serve]")
-    with ferkit_serve() as url:
-        yield url
+    with ferkit_serve() as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")

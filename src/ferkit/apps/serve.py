@@ -14,11 +14,13 @@ Errors are JSON `{"detail": "..."}` with the status that says what went wrong.
 
 import base64
 import contextlib
+import json
+import os
 import re
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -256,9 +258,45 @@ def create_app(cfg: ServeConfig | None = None):
     return app
 
 
-def serve(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
+CONFIG_ENV = "FERKIT_SERVE_CONFIG"  # how `serve` hands its config to worker processes
+
+
+def config_from_json(text: str) -> ServeConfig:
+    d = json.loads(text)
+    stream, jobs = StreamConfig(**d.pop("stream")), d.pop("jobs")
+    root = jobs.pop("root")
+    return ServeConfig(**d, stream=stream, jobs=JobsConfig(**jobs, root=root and Path(root)))
+
+
+def app_from_environment():
+    """The app of one `--workers` process, built from the config `serve` left in the
+    environment (uvicorn starts workers by import string, not with arguments)."""
+    return create_app(config_from_json(os.environ[CONFIG_ENV]))
+
+
+def serve(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Serve on host:port. With `workers` > 1, uvicorn runs that many processes on one
+    socket; each loads the model once and the kernel spreads connections over them. A
+    stream stays on the worker that accepted it (one WebSocket, one connection), and the
+    jobs' folders are shared, so any worker answers for any job."""
     try:
         import uvicorn
     except ImportError:
         raise FerkitError("serving needs uvicorn: pip install 'ferkit[serve]'") from None
-    uvicorn.run(create_app(cfg), host=host, port=port, log_level="info")
+    # bytes: a frame over this is refused by the WebSocket layer before it is buffered whole;
+    # one between the limit and this gets StreamSession's precise reason
+    ws = {"ws_max_size": 2 * cfg.stream.max_frame_kb * 1024}
+    if workers == 1:
+        uvicorn.run(create_app(cfg), host=host, port=port, log_level="info", **ws)
+        return
+    own_root = cfg.jobs.root is None
+    root = Path(tempfile.mkdtemp(prefix="ferkit-jobs-")) if own_root else cfg.jobs.root
+    os.environ[CONFIG_ENV] = json.dumps(
+        {**asdict(cfg), "jobs": {**asdict(cfg.jobs), "root": str(root)}}, default=str
+    )
+    try:
+        uvicorn.run("ferkit.apps.serve:app_from_environment", factory=True, host=host,
+                    port=port, workers=workers, log_level="info", **ws)  # fmt: skip
+    finally:
+        if own_root:
+            shutil.rmtree(root, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""`ferkit predict`, `video`, `serve` and `demo`: the applications, on the inference path."""
+"""`ferkit predict`, `video` and `demo`: the applications, on the inference path."""
 
 from __future__ import annotations
 
@@ -132,21 +132,6 @@ def cmd_video(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from ferkit.apps.serve import ServeConfig, serve
-
-    cfg = ServeConfig(
-        model=args.model,
-        detector=args.detector,
-        min_face=args.min_face,
-        max_upload_mb=args.max_upload_mb,
-    )
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: listening on {args.host}, reachable from other machines", file=sys.stderr)
-    serve(cfg, host=args.host, port=args.port)
-    return 0
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     """`ferkit predict` with the shipped model on the bundled sample photos."""
     images = Path(args.images)
@@ -203,7 +188,7 @@ def _add_recognizer_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_apps_commands(sub) -> None:
-    """Register predict, video, serve and demo on the top-level subparsers."""
+    """Register predict, video and demo on the top-level subparsers."""
     p = sub.add_parser("predict", help="emotions of the faces in image files")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
     p.add_argument("--out", help="folder for predictions and annotated images (default: stdout)")
@@ -236,20 +221,6 @@ def add_apps_commands(sub) -> None:
     )
     _add_recognizer_options(p)
     p.set_defaults(func=cmd_video)
-
-    p = sub.add_parser("serve", help="web page and REST API (needs ferkit[serve])")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    p.add_argument("--port", type=ranged(int, 1, 65535), default=8000)
-    p.add_argument("--model", help=MODEL_HELP)
-    p.add_argument("--detector", default=DEFAULT_DETECTOR, help=DETECTOR_HELP)
-    p.add_argument("--min-face", type=PIXELS, metavar="PX", help="as for predict")
-    p.add_argument(
-        "--max-upload-mb",
-        type=ranged(float, 0, 1024, low_open=True),
-        default=10.0,
-        help="largest accepted file, MB (default 10)",
-    )
-    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="predict on the bundled sample photos with the shipped model")
     p.add_argument("--images", default="examples", help="folder of sample photos")

@@ -1,7 +1,7 @@
 """The `ferkit` command line. Every subcommand turns a FerkitError into one line and exit 2.
 
 The parser lives here; each command group in its own module: `data`, `train`, `export`,
-`evaluate`, `apps` (predict, video, serve, demo) and `models`."""
+`evaluate`, `apps` (predict, video, demo), `serve` and `models`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ferkit.cli.evaluate import add_evaluate_command
 from ferkit.cli.export import add_export_command
 from ferkit.cli.models import add_models_command
 from ferkit.cli.options import Parser
+from ferkit.cli.serve import add_serve_command
 from ferkit.cli.train import add_train_command
 from ferkit.core.errors import FerkitError
 from ferkit.core.version import __version__
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_command(sub)
     add_evaluate_command(sub)
     add_apps_commands(sub)
+    add_serve_command(sub)
     add_models_command(sub)
     return parser
 
