@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import tempfile
 import time
 from pathlib import Path
 
@@ -153,10 +154,14 @@ def test_a_job_that_fails_says_why(tmp_path, video, monkeypatch):
 
 
 def test_the_temporary_jobs_folder_goes_with_the_server(video):
+    made = lambda: set(Path(tempfile.gettempdir()).glob("ferkit-jobs-*"))  # noqa: E731
+    before = made()
+    create_app(ServeConfig(model="fast"))
+    assert made() == before  # made on the first job only
     with TestClient(create_app(ServeConfig(model="fast"))) as c:
         job_id = upload(c, video).json()["id"]
         wait(c, job_id)
-        folder = Path(c.app.state.jobs_root)
+        folder = c.app.state.jobs.root
         assert (folder / job_id / "frames.csv").is_file()
     assert not folder.exists()
 

@@ -173,11 +173,13 @@ def test_limits_must_be_positive():
         StreamConfig(max_fps=0)
 
 
-def test_the_protocol_is_in_the_openapi_schema(default):
+def test_the_protocol_and_the_jobs_are_in_the_openapi_schema(default):
     assert default.get("/v1/stream").status_code == 426
     spec = default.get("/openapi.json").json()
     doc = spec["paths"]["/v1/stream"]["get"]
     assert "binary message" in doc["description"] and "`4408`" in doc["description"]
-    assert {"StreamReady", "StreamFaces", "StreamError", "TrackedFace"} <= set(
+    assert {"StreamReady", "StreamFaces", "StreamError", "TrackedFace", "JobStatus"} <= set(
         spec["components"]["schemas"]
     )
+    jobs = {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/{name}"}
+    assert jobs <= set(spec["paths"]) and "delete" in spec["paths"]["/v1/jobs/{job_id}"]

@@ -20,6 +20,7 @@ import json
 import re
 import secrets
 import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -79,11 +80,25 @@ def probe(path: Path, name: str, cfg: JobsConfig) -> tuple[int, float]:
 
 
 class Jobs:
-    """The jobs under `root`, run by this process's threads on `rec`."""
+    """The jobs under `cfg.root`, run by this process's threads on `rec`. With no root, a
+    temporary folder is made on the first use and removed by `close`."""
 
-    def __init__(self, rec: EmotionRecognizer, cfg: JobsConfig, root: Path) -> None:
-        self.rec, self.cfg, self.root = rec, cfg, root
-        root.mkdir(parents=True, exist_ok=True)
+    def __init__(self, rec: EmotionRecognizer, cfg: JobsConfig) -> None:
+        self.rec, self.cfg = rec, cfg
+        self._root = cfg.root
+
+    @property
+    def root(self) -> Path:
+        if self._root is None:
+            self._root = Path(tempfile.mkdtemp(prefix="ferkit-jobs-"))
+        self._root.mkdir(parents=True, exist_ok=True)
+        return self._root
+
+    def close(self) -> None:
+        """Remove the temporary folder, if this made one (a given root is the user's)."""
+        if self.cfg.root is None and self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)
+            self._root = None
 
     @contextlib.contextmanager
     def _locked(self):
@@ -257,7 +272,8 @@ def add_job_routes(app: Any, jobs: Jobs, read_limited: Any) -> None:
 
 @contextlib.asynccontextmanager
 async def sweeping(jobs: Jobs, every_s: float = 60.0):
-    """Lifespan of a server: sweep expired jobs every `every_s` (or keep_s, if shorter)."""
+    """Lifespan of a server: sweep expired jobs every `every_s` (or keep_s, if shorter);
+    at the end, remove the temporary jobs folder."""
     import asyncio
 
     from starlette.concurrency import run_in_threadpool
@@ -272,3 +288,4 @@ async def sweeping(jobs: Jobs, every_s: float = 60.0):
         yield
     finally:
         task.cancel()
+        jobs.close()

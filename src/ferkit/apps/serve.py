@@ -13,7 +13,6 @@ Errors are JSON `{"detail": "..."}` with the status that says what went wrong.
 """
 
 import base64
-import contextlib
 import json
 import os
 import re
@@ -153,21 +152,9 @@ def create_app(cfg: ServeConfig | None = None):
     rec = EmotionRecognizer(model=cfg.model, detector=ThreadLocalDetector(cfg.detector,
                             cfg.min_face))  # fmt: skip
     info = model_info(rec)
-    own_root = cfg.jobs.root is None  # a temporary folder, removed when the server stops
-    root = Path(tempfile.mkdtemp(prefix="ferkit-jobs-")) if own_root else cfg.jobs.root
-    jobs = Jobs(rec, cfg.jobs, root)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_):
-        try:
-            async with sweeping(jobs):
-                yield
-        finally:
-            if own_root:
-                shutil.rmtree(root, ignore_errors=True)
-
+    jobs = Jobs(rec, cfg.jobs)  # with no --jobs-dir, a temporary folder the lifespan removes
     app = FastAPI(
-        lifespan=lifespan,
+        lifespan=lambda _: sweeping(jobs),
         title="ferkit",
         version=__version__,
         description="Facial emotion recognition: faces, boxes and the probabilities of "
@@ -183,7 +170,7 @@ def create_app(cfg: ServeConfig | None = None):
             mb = cfg.max_request_mb if path.endswith("/batch") else cfg.max_upload_mb
         return int(mb * MB) + MULTIPART_OVERHEAD
 
-    app.state.jobs_root = str(root)
+    app.state.jobs = jobs
     app.add_middleware(BodyLimit, limit=body_limit)
 
     @app.middleware("http")

@@ -175,7 +175,7 @@ def add_stream_route(app: Any, rec: EmotionRecognizer, cfg: StreamConfig) -> Non
                 if message["type"] == "websocket.disconnect":
                     return
                 data = message.get("bytes")
-                frame = session.admit(len(data if data is not None else message["text"] or ""))
+                frame = session.admit(len(data if data is not None else message.get("text") or ""))
                 if data is None:
                     await ws.send_json(text_error(frame))
                     continue
