@@ -171,3 +171,13 @@ def test_job_limits_must_be_positive():
 
     with pytest.raises(FerkitError, match="max_jobs must be positive, not 0"):
         JobsConfig(max_jobs=0)
+
+
+def test_serve_refuses_a_jobs_dir_it_cannot_write(tmp_path, capsys):
+    from ferkit.cli import main
+
+    (tmp_path / "file").write_text("x")
+    assert main(["serve", "--jobs-dir", str(tmp_path / "file" / "jobs")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path}/file/jobs: {tmp_path}/file is a file, not a folder\n"
+    )

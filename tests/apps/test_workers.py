@@ -87,3 +87,19 @@ def test_any_worker_answers_for_a_job(server, tmp_path):
     assert status["status"] == "done", status
     with urllib.request.urlopen(server.url + status["files"]["csv"], timeout=10) as r:
         assert r.read().startswith(b"frame,time_s,face_id")
+
+
+def test_the_config_reaches_the_workers_whole(tmp_path):
+    from dataclasses import asdict
+
+    from ferkit.apps.jobs import JobsConfig
+    from ferkit.apps.serve import ServeConfig, config_from_json
+    from ferkit.apps.stream import StreamConfig
+
+    cfg = ServeConfig(
+        model="fast",
+        min_face=40,
+        stream=StreamConfig(max_streams=2, max_fps=12.5),
+        jobs=JobsConfig(root=tmp_path, max_jobs=3, keep_s=60),
+    )
+    assert config_from_json(json.dumps(asdict(cfg), default=str)) == cfg

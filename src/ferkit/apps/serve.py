@@ -2,6 +2,8 @@
 
     POST /v1/predict          one image (multipart field `file`); `?annotate=true` adds a PNG
     POST /v1/predict/batch    several images (field `files`), one result each, in order
+    WS   /v1/stream           live frames in, tracked faces out (`apps.stream`)
+    POST /v1/jobs ...         a video analysed in the background (`apps.jobs`)
     GET  /v1/model            labels, input size, version, SHA-256, recorded accuracy
     GET  /healthz             liveness
     GET  /                    the web page (plain HTML/CSS/JS from ferkit/apps/web, no CDN)
@@ -10,6 +12,7 @@ Faces come back exactly as `ferkit predict` writes them. Decoding, detection and
 classification run in Starlette's thread pool, off the event loop; the ONNX Runtime
 session is shared (its `run` is thread-safe) and each worker thread gets its own detector.
 Errors are JSON `{"detail": "..."}` with the status that says what went wrong.
+`serve(workers=N)` runs N processes on one port (`--workers`).
 """
 
 import base64

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from ferkit.cli.apps import DETECTOR_HELP, MODEL_HELP
 from ferkit.cli.options import PIXELS, ranged
+from ferkit.core.atomic import check_writable
 from ferkit.vision.detect import DEFAULT_DETECTOR
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -25,7 +25,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_upload_mb=args.max_upload_mb,
         stream=StreamConfig(max_streams=args.max_streams, max_fps=args.max_fps, idle_s=args.idle_s),
         jobs=JobsConfig(
-            root=Path(args.jobs_dir) if args.jobs_dir else None,
+            root=check_writable(args.jobs_dir, folder=True) if args.jobs_dir else None,
             max_video_mb=args.max_video_mb,
             max_seconds=args.max_video_s,
             max_jobs=args.max_jobs,
