@@ -71,19 +71,6 @@ def test_upload_shows_boxes_and_seven_bars(server, browser):
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 50_000
 
 
-def test_a_bad_file_shows_an_error(server, browser, tmp_path):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    bad = tmp_path / "notes.jpg"
-    bad.write_text("not a photo")
-    browser.get(server)
-    browser.find_element(By.ID, "file").send_keys(str(bad))
-    status = browser.find_element(By.ID, "status")
-    WebDriverWait(browser, 30).until(lambda _: "Could not analyse" in status.text)
-    assert "not an image" in status.text and status.get_attribute("class") == "error"
-
-
 def test_live_mode_tracks_the_face_and_draws_the_timeline(server, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -159,15 +146,22 @@ def test_a_video_upload_plays_its_annotated_video(server, browser, tmp_path):
     assert browser.save_screenshot(str(ARTIFACTS / "video_job.png"))
 
 
-def test_a_bad_video_shows_an_error(server, browser, tmp_path):
+@pytest.mark.parametrize(
+    ("field", "status_id", "name", "reason"),
+    [
+        ("file", "status", "notes.jpg", "notes.jpg: not an image"),
+        ("clip-file", "clip-status", "notes.mp4", "notes.mp4: not a readable video"),
+    ],
+)
+def test_a_bad_file_shows_an_error(server, browser, tmp_path, field, status_id, name, reason):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    bad = tmp_path / "notes.mp4"
-    bad.write_text("not a video")
+    bad = tmp_path / name
+    bad.write_text("not a photo or a video")
     browser.get(server)
-    browser.find_element(By.ID, "clip-file").send_keys(str(bad))
-    status = browser.find_element(By.ID, "clip-status")
+    browser.find_element(By.ID, field).send_keys(str(bad))
+    status = browser.find_element(By.ID, status_id)
     WebDriverWait(browser, 30).until(lambda _: "Could not analyse" in status.text)
-    assert status.text == "Could not analyse notes.mp4: notes.mp4: not a readable video"
+    assert status.text == f"Could not analyse {name}: {reason}"
     assert status.get_attribute("class") == "error"
