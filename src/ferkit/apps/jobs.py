@@ -31,7 +31,6 @@ from ferkit.apps.errors import RequestError
 from ferkit.apps.video import VideoConfig, open_capture, process_video
 from ferkit.core.atomic import write_text
 from ferkit.core.errors import FerkitError
-from ferkit.core.limits import LimitError
 from ferkit.vision.recognize import EmotionRecognizer
 
 RESULTS = {"video": "annotated.webm", "csv": "frames.csv", "timeline": "timeline.png"}
@@ -128,8 +127,14 @@ class Jobs:
             and now - s["updated"] < STALE_S
         )
 
+    def _refuse_when_busy(self) -> None:
+        if self._active() >= self.cfg.max_jobs:
+            raise RequestError(429, f"{self.cfg.max_jobs} video jobs are already running; "
+                                    "try again when one has finished")  # fmt: skip
+
     def submit(self, data: bytes, name: str) -> dict[str, Any]:
         """Store, check and start a video: its public status, or a RequestError."""
+        self._refuse_when_busy()  # before storing and probing it; again below, under the lock
         suffix = Path(name).suffix.lower()
         job_id = secrets.token_hex(8)
         staging = self.root / f".incoming-{job_id}"
@@ -139,9 +144,7 @@ class Jobs:
             upload.write_bytes(data)
             frames, fps = probe(upload, name, self.cfg)
             with self._locked():
-                if self._active() >= self.cfg.max_jobs:
-                    raise RequestError(429, f"{self.cfg.max_jobs} video jobs are already running; "
-                                        "try again when one has finished")  # fmt: skip
+                self._refuse_when_busy()
                 staging.rename(self.root / job_id)
                 self._write(job_id, id=job_id, status="queued", file=name, frames=0,
                             total=frames, fps=fps, upload=upload.name)  # fmt: skip
@@ -169,8 +172,6 @@ class Jobs:
                        "fps_source": s.fps_source, "seconds": s.seconds, "fps": s.fps}  # fmt: skip
             self._write(job_id, status="done", frames=s.frames, summary=summary,
                         finished=time.time())  # fmt: skip
-        except LimitError as exc:
-            self._write(job_id, status="failed", error=str(exc), finished=time.time())
         except Exception as exc:  # a job must end in a status, whatever went wrong
             detail = str(exc) if isinstance(exc, FerkitError) else f"internal error: {exc!r}"
             self._write(job_id, status="failed", error=detail, finished=time.time())
