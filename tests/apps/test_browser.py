@@ -165,3 +165,26 @@ def test_a_bad_file_shows_an_error(server, browser, tmp_path, field, status_id, 
     WebDriverWait(browser, 30).until(lambda _: "Could not analyse" in status.text)
     assert status.text == f"Could not analyse {name}: {reason}"
     assert status.get_attribute("class") == "error"
+
+
+def test_live_pause_outlasting_the_idle_limit_shows_the_close_and_resumes(browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with ferkit_serve("--idle-s", "1", "--model", "fast") as server:
+        browser.get(server.url)
+        browser.find_element(By.ID, "live-start").click()
+        status = browser.find_element(By.ID, "live-status")
+        WebDriverWait(browser, 30).until(lambda _: status.text == "Live.")
+        browser.find_element(By.ID, "live-pause").click()
+        assert status.text == "Paused."
+        WebDriverWait(browser, 10).until(lambda _: status.text.startswith("Stream closed"))
+        assert status.text == "Stream closed (4408: idle: no frame for 1 s)."
+        assert status.get_attribute("class") == "error"
+        before = browser.execute_script("return ferkitLive.drawn")
+        browser.find_element(By.ID, "live-pause").click()  # Resume: a new stream
+        WebDriverWait(browser, 30).until(
+            lambda d: d.execute_script("return ferkitLive.drawn") > before + 3
+        )
+        assert status.text == "Live."
+        browser.find_element(By.ID, "live-stop").click()
