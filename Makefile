@@ -10,7 +10,7 @@ STAMP := $(VENV)/.ferkit-installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,train,serve,dlib]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,train,serve,dlib,ray]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from ferkit.cli.engines import add_engine_options, predict_on_ray
 from ferkit.cli.options import MARGIN, PIXELS, SHIPPED_NAMES, ranged
 from ferkit.core.atomic import check_writable
 from ferkit.core.console import console as _console
@@ -36,6 +37,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ferkit.apps.predict import PredictConfig, predict_files
     from ferkit.vision.images import find_images
 
+    if getattr(args, "engine", "local") == "ray":  # `demo` calls this with no engine
+        return predict_on_ray(args)
     if args.out:
         check_writable(args.out, folder=True)
     paths = find_images(args.inputs)
@@ -199,6 +202,7 @@ def add_apps_commands(sub) -> None:
         "--no-detect", action="store_true", help="each image is one already-cropped face"
     )
     _add_recognizer_options(p)
+    add_engine_options(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("video", help="emotions over time in a video file or webcam stream")

@@ -1,0 +1,113 @@
+"""`ferkit predict --engine ray` on a local 2-CPU Ray cluster bound to 127.0.0.1: the same
+faces as `--engine local`, error and no-face rows, and the refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+
+import pytest
+
+# Ray reads it on import: its single-machine mode, every process bound to 127.0.0.1
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+ray = pytest.importorskip("ray", reason="--engine ray needs ferkit[ray]")
+pq = pytest.importorskip("pyarrow.parquet", reason="--engine ray needs ferkit[ray]")
+
+from ferkit.apps.predict import PredictConfig, predict_files
+from ferkit.apps.ray_engine import LOOPBACK_ENV, RayConfig, predict_on_ray
+from ferkit.cli import main
+from ferkit.core.errors import FerkitError
+from ferkit.core.labels import LABELS
+from ferkit.vision.recognize import EmotionRecognizer
+from tests.conftest import EXAMPLES
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local cluster of 2 CPUs, no dashboard, every process on loopback; checked before
+    any work runs, and shut down (never `ray stop`, which kills by name) afterwards."""
+    assert os.environ[LOOPBACK_ENV] == "0"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        nodes = ray.nodes()
+        assert [n["NodeManagerAddress"] for n in nodes] == ["127.0.0.1"]
+        assert ray.util.get_node_ip_address() == "127.0.0.1"
+        yield
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """The three bundled photos, a copy of one in a subfolder, and a corrupt file."""
+    root = tmp_path_factory.mktemp("photos")
+    for p in EXAMPLES.glob("*.*"):
+        if p.suffix in (".jpg", ".png"):
+            shutil.copy(p, root / p.name)
+    (root / "more").mkdir()
+    shutil.copy(EXAMPLES / "astronaut.jpg", root / "more" / "copy.jpg")
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    return sorted(str(p) for p in root.rglob("*.*"))
+
+
+def local_rows(paths: list[str]) -> dict:
+    """`--engine local`'s rows, keyed by (path, face)."""
+    import io
+
+    out = io.StringIO()
+    from pathlib import Path
+
+    cfg = PredictConfig(inputs=tuple(Path(p) for p in paths))
+    summary = predict_files(cfg, EmotionRecognizer(), out)
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    return {(r["path"], r["face"]): r for r in rows}, summary
+
+
+def test_ray_rows_equal_the_local_engines(cluster, photos, tmp_path):
+    out = str(tmp_path / "out")
+    summary = predict_on_ray(RayConfig(inputs=tuple(photos), out=out, actor_cpus=0.5))
+    rows = pq.read_table(out).to_pylist()
+    local, local_summary = local_rows(photos)
+    faces = {(r["path"], r["face"]): r for r in rows if r["status"] == "face"}
+    assert set(faces) == set(local) and len(faces) == 3  # astronaut, its copy, cameraman
+    for key, mine in local.items():
+        theirs = faces[key]
+        assert [theirs[k] for k in ("x", "y", "width", "height")] == mine["box"]
+        assert theirs["label"] == mine["label"] and theirs["score"] == mine["score"]
+        assert [theirs[k] for k in LABELS] == [mine["probs"][k] for k in LABELS]  # exactly
+    others = {r["path"]: r for r in rows if r["status"] != "face"}
+    broken = next(p for p in photos if p.endswith("broken.jpg"))
+    chelsea = next(p for p in photos if p.endswith("chelsea.jpg"))
+    assert others[broken]["status"] == "error" and others[broken]["face"] is None
+    assert others[broken]["error"] == f"{broken}: not an image" == local_summary.errors[0]
+    assert others[chelsea]["status"] == "no_face" and others[chelsea]["error"] is None
+    assert set(others) == {broken, chelsea}
+    assert (summary.images, summary.faces) == (local_summary.images, local_summary.faces)
+    assert summary.no_face == [chelsea] and len(summary.errors) == 1
+
+
+def test_the_command_writes_parquet_and_refuses_to_overwrite(cluster, photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    astronaut = next(p for p in photos if p.endswith("astronaut.jpg"))
+    assert main(["predict", "--engine", "ray", "--actor-cpus", "0.5", astronaut,
+                 "--out", str(out)]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "1 images, 1 faces, 0 with no face, 0 errors" in err
+    assert [r["label"] for r in pq.read_table(out).to_pylist()] == ["happy"]
+    assert main(["predict", "--engine", "ray", astronaut, "--out", str(out)]) == 2
+    assert "already holds Parquet results; Ray runs do not resume" in capsys.readouterr().err
+
+
+def test_ray_needs_an_out_folder(photos, capsys):
+    assert main(["predict", "--engine", "ray", photos[0]]) == 2
+    assert capsys.readouterr().err == (
+        "error: --engine ray writes Parquet: give --out (a folder or a URI)\n"
+    )
+
+
+def test_without_ray_the_engine_says_how_to_install_it(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray.data", None)  # `import ray.data` fails
+    with pytest.raises(FerkitError, match=r"pip install 'ferkit\[ray\]'"):
+        predict_on_ray(RayConfig(inputs=("x.jpg",), out=str(tmp_path / "out")))
