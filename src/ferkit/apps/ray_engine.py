@@ -90,15 +90,20 @@ class Recognize:
 def start(address: str | None, num_cpus: int | None = None) -> None:
     """Join the cluster at `address`, or start a local one bound to loopback (Ray reads
     LOOPBACK_ENV when it is imported, so `predict_on_ray` sets it before that)."""
+    import logging
+
     import ray
 
+    # Ray's INFO lines (its plan, and its progress when stderr is no terminal) would bury
+    # ferkit's summary; its progress bars on a terminal stay
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     if ray.is_initialized():
         return
+    quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
     if address is None:
-        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
-                 log_to_driver=False)  # fmt: skip
+        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, **quiet)
     else:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, **quiet)
 
 
 def summarise(out: str, seconds: float) -> Summary:
