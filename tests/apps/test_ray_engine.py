@@ -111,3 +111,36 @@ def test_without_ray_the_engine_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "ray.data", None)  # `import ray.data` fails
     with pytest.raises(FerkitError, match=r"pip install 'ferkit\[ray\]'"):
         predict_on_ray(RayConfig(inputs=("x.jpg",), out=str(tmp_path / "out")))
+
+
+def test_each_video_is_a_task_with_its_own_results_folder(cluster, tmp_path, capsys):
+    from tests.apps.test_jobs import clip
+
+    (tmp_path / "a").mkdir()
+    clip(tmp_path / "one.mp4", frames=12)
+    clip(tmp_path / "a" / "one.mp4", frames=8)  # the same stem: its folder is one-2
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video")
+    out = tmp_path / "out"
+    args = [str(tmp_path / "one.mp4"), str(tmp_path / "a" / "one.mp4"), str(bad)]
+    code = main(["video", "--engine", "ray", "--task-cpus", "0.5", *args, "--out", str(out)])
+    assert code == 1  # one video failed; the others are done
+    assert sorted(p.name for p in out.iterdir()) == ["one", "one-2", "summary.parquet"]
+    for name, frames in (("one", 12), ("one-2", 8)):
+        assert sorted(p.name for p in (out / name).iterdir()) == [
+            "annotated.mp4", "frames.csv", "timeline.png",
+        ]  # fmt: skip
+        lines = (out / name / "frames.csv").read_text().splitlines()
+        assert len(lines) == 1 + frames  # one face per frame
+    rows = pq.read_table(out / "summary.parquet").to_pylist()
+    assert [r["video"] for r in rows] == args
+    assert [r["status"] for r in rows] == ["done", "done", "error"]
+    assert [r["frames"] for r in rows] == [12, 8, None] and rows[0]["tracks"] == 1
+    assert rows[2]["error"] == f"{bad}: not a readable video" and rows[2]["folder"] is None
+    err = capsys.readouterr().err
+    assert "3 videos, 1 failed" in err and f"{bad}: not a readable video" in err
+
+
+def test_several_videos_need_the_ray_engine(tmp_path, capsys):
+    assert main(["video", "a.mp4", "b.mp4"]) == 2
+    assert "2 videos: several need --engine ray; give one" in capsys.readouterr().err

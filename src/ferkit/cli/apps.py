@@ -7,7 +7,12 @@ import sys
 import time
 from pathlib import Path
 
-from ferkit.cli.engines import add_engine_options, predict_on_ray
+from ferkit.cli.engines import (
+    add_engine_options,
+    add_video_engine_options,
+    predict_on_ray,
+    videos_on_ray,
+)
 from ferkit.cli.options import MARGIN, PIXELS, SHIPPED_NAMES, ranged
 from ferkit.core.atomic import check_writable
 from ferkit.core.console import console as _console
@@ -76,6 +81,11 @@ def cmd_video(args: argparse.Namespace) -> int:
 
     from ferkit.apps.video import VIDEO_CODECS, VideoConfig, process_video
 
+    if args.engine == "ray":
+        return videos_on_ray(args)
+    if len(args.inputs) > 1:
+        raise FerkitError(f"{len(args.inputs)} videos: several need --engine ray; give one")
+    args.input = args.inputs[0] if args.inputs else None
     if (args.input is None) == (args.camera is None):
         raise FerkitError("give a video file or --camera N, not both")
     out = Path(args.out) if args.out else None
@@ -206,7 +216,12 @@ def add_apps_commands(sub) -> None:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("video", help="emotions over time in a video file or webcam stream")
-    p.add_argument("input", nargs="?", help="a video file (anything OpenCV/FFmpeg reads)")
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="VIDEO",
+        help="a video file (anything OpenCV/FFmpeg reads); several with --engine ray",
+    )
     p.add_argument(
         "--camera", type=ranged(int, 0, 99), metavar="N", help="webcam index (needs a display)"
     )
@@ -224,6 +239,7 @@ def add_apps_commands(sub) -> None:
         help="weight of the newest frame in each face's running average (1: none)",
     )
     _add_recognizer_options(p)
+    add_video_engine_options(p)
     p.set_defaults(func=cmd_video)
 
     p = sub.add_parser("demo", help="predict on the bundled sample photos with the shipped model")

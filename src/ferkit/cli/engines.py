@@ -9,6 +9,13 @@ from ferkit.core.console import console as _console
 from ferkit.core.errors import FerkitError
 
 
+def recognizer_kwargs(args: argparse.Namespace) -> dict:
+    """What each actor or task builds its own EmotionRecognizer from (the model and the
+    detector are built on the worker, not shipped from here)."""
+    keys = ("model", "detector", "min_face", "margin", "align")
+    return {k: getattr(args, k) for k in keys}
+
+
 def add_engine_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("engine (--engine ray needs ferkit[ray])")
     g.add_argument(
@@ -48,13 +55,7 @@ def predict_on_ray(args: argparse.Namespace) -> int:
         actors=args.actors,
         actor_cpus=args.actor_cpus,
         batch_size=args.batch_size,
-        recognizer={
-            "model": args.model,
-            "detector": args.detector,
-            "min_face": args.min_face,
-            "margin": args.margin,
-            "align": args.align,
-        },
+        recognizer=recognizer_kwargs(args),
         detect=not args.no_detect,
     )
     summary = run(cfg)
@@ -64,3 +65,54 @@ def predict_on_ray(args: argparse.Namespace) -> int:
     err.print(summary.line())
     err.print(f"wrote Parquet rows to {args.out}")
     return 1 if summary.errors else 0
+
+
+def add_video_engine_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("engine (--engine ray needs ferkit[ray])")
+    g.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local: one video here (default); ray: one Ray task per video, results in --out",
+    )
+    g.add_argument("--address", help="Ray cluster: auto or ray://HOST:PORT (default: a local one)")
+    g.add_argument(
+        "--task-cpus",
+        type=ranged(float, 0, 64, low_open=True),
+        default=1.0,
+        help="CPUs per video task (default 1)",
+    )
+
+
+def videos_on_ray(args: argparse.Namespace) -> int:
+    from ferkit.apps.ray_engine import RayVideoConfig
+    from ferkit.apps.ray_engine import videos_on_ray as run
+    from ferkit.core.atomic import check_writable
+
+    if not args.inputs or args.camera is not None:
+        raise FerkitError("--engine ray takes video files, not --camera")
+    if not args.out:
+        raise FerkitError("--engine ray needs --out: a folder for each video's results")
+    if args.csv or args.timeline:
+        raise FerkitError("--engine ray writes frames.csv and timeline.png in each video's "
+                          "folder; drop --csv and --timeline")  # fmt: skip
+    check_writable(args.out, folder=True)
+    cfg = RayVideoConfig(
+        videos=tuple(args.inputs),
+        out=args.out,
+        address=args.address,
+        task_cpus=args.task_cpus,
+        smoothing=args.smoothing,
+        recognizer=recognizer_kwargs(args),
+    )
+    rows = run(cfg)
+    err = _console(stderr=True)
+    for r in rows:
+        if r["status"] == "error":
+            err.print(r["error"], style="yellow", markup=False)
+        else:
+            err.print(f"{r['video']}: {r['frames']} frames, {r['faces']} face detections in "
+                      f"{r['tracks']} tracks -> {r['folder']}", markup=False)  # fmt: skip
+    failed = sum(r["status"] == "error" for r in rows)
+    err.print(f"{len(rows)} videos, {failed} failed; wrote {args.out}/summary.parquet")
+    return 1 if failed else 0
