@@ -144,3 +144,9 @@ def test_each_video_is_a_task_with_its_own_results_folder(cluster, tmp_path, cap
 def test_several_videos_need_the_ray_engine(tmp_path, capsys):
     assert main(["video", "a.mp4", "b.mp4"]) == 2
     assert "2 videos: several need --engine ray; give one" in capsys.readouterr().err
+
+
+def test_actors_that_leave_no_cpu_for_reading_are_refused(cluster, photos, tmp_path):
+    cfg = RayConfig(inputs=tuple(photos), out=str(tmp_path / "out"), actors=2, actor_cpus=1)
+    with pytest.raises(FerkitError, match="leave the cluster's 2 CPUs none for reading"):
+        predict_on_ray(cfg)

@@ -148,6 +148,11 @@ def predict_on_ray(cfg: RayConfig) -> Summary:
         raise FerkitError("--engine ray needs Ray: pip install 'ferkit[ray]'") from None
     check_out(cfg.out)
     start(cfg.address)
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if cfg.actors * cfg.actor_cpus > cpus - 1:  # each read task asks for a whole CPU
+        raise FerkitError(f"{cfg.actors} actors x {cfg.actor_cpus:g} CPUs leave the cluster's "
+                          f"{cpus:g} CPUs none for reading the files, and the job would "
+                          "hang; lower --actors or --actor-cpus")  # fmt: skip
     begin = time.perf_counter()
     # local inputs come expanded (`find_images`, as --engine local); a URI's folder is
     # listed by Ray, keeping image suffixes only
