@@ -87,9 +87,22 @@ class Recognize:
         return out
 
 
+def import_ray(address: str | None):
+    """`ray` with Ray Data loaded, or a one-line error saying how to install it. For a local
+    cluster, LOOPBACK_ENV is set first: Ray reads it when it is imported."""
+    if address is None:
+        os.environ.setdefault(LOOPBACK_ENV, "0")
+    try:
+        import ray
+        import ray.data  # the engine's half of ray, missing without [data]
+    except ImportError:
+        raise FerkitError("--engine ray needs Ray: pip install 'ferkit[ray]'") from None
+    return ray
+
+
 def start(address: str | None, num_cpus: int | None = None) -> None:
-    """Join the cluster at `address`, or start a local one bound to loopback (Ray reads
-    LOOPBACK_ENV when it is imported, so `predict_on_ray` sets it before that)."""
+    """Join the cluster at `address`, or start a local one bound to loopback (after
+    `import_ray`)."""
     import logging
 
     import ray
@@ -140,12 +153,7 @@ def check_out(out: str) -> None:
 
 def predict_on_ray(cfg: RayConfig) -> Summary:
     """Run the batch on Ray Data; the Parquet files under cfg.out and the summary."""
-    if cfg.address is None:
-        os.environ.setdefault(LOOPBACK_ENV, "0")
-    try:
-        import ray.data
-    except ImportError:
-        raise FerkitError("--engine ray needs Ray: pip install 'ferkit[ray]'") from None
+    ray = import_ray(cfg.address)
     check_out(cfg.out)
     start(cfg.address)
     cpus = ray.cluster_resources().get("CPU", 0)
@@ -221,14 +229,10 @@ def one_video(video: str, folder: str, smoothing: float, recognizer: dict[str, A
 
 def videos_on_ray(cfg: RayVideoConfig) -> list[dict]:
     """One Ray task per video; `summary.parquet` in cfg.out, a row per video, in order."""
-    if cfg.address is None:
-        os.environ.setdefault(LOOPBACK_ENV, "0")
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-        import ray
-    except ImportError:
-        raise FerkitError("--engine ray needs Ray: pip install 'ferkit[ray]'") from None
+    ray = import_ray(cfg.address)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     from ferkit.core.atomic import atomic_path
 
     start(cfg.address)

@@ -16,15 +16,18 @@ def recognizer_kwargs(args: argparse.Namespace) -> dict:
     return {k: getattr(args, k) for k in keys}
 
 
-def add_engine_options(p: argparse.ArgumentParser) -> None:
+def _engine_group(p: argparse.ArgumentParser, engines: str):
+    """--engine and --address, in a group for the engine's other options."""
     g = p.add_argument_group("engine (--engine ray needs ferkit[ray])")
-    g.add_argument(
-        "--engine",
-        choices=["local", "ray"],
-        default="local",
-        help="local: this process (default); ray: Ray Data actors, Parquet out in --out",
-    )
+    g.add_argument("--engine", choices=["local", "ray"], default="local", help=engines)
     g.add_argument("--address", help="Ray cluster: auto or ray://HOST:PORT (default: a local one)")
+    return g
+
+
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    g = _engine_group(
+        p, "local: this process (default); ray: Ray Data actors, Parquet out in --out"
+    )
     g.add_argument("--actors", type=ranged(int, 1, 4096), default=1, help="recognisers (default 1)")
     g.add_argument(
         "--actor-cpus",
@@ -68,14 +71,9 @@ def predict_on_ray(args: argparse.Namespace) -> int:
 
 
 def add_video_engine_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("engine (--engine ray needs ferkit[ray])")
-    g.add_argument(
-        "--engine",
-        choices=["local", "ray"],
-        default="local",
-        help="local: one video here (default); ray: one Ray task per video, results in --out",
+    g = _engine_group(
+        p, "local: one video here (default); ray: one Ray task per video, results in --out"
     )
-    g.add_argument("--address", help="Ray cluster: auto or ray://HOST:PORT (default: a local one)")
     g.add_argument(
         "--task-cpus",
         type=ranged(float, 0, 64, low_open=True),
