@@ -1,6 +1,11 @@
 """`ferkit predict --engine ray` against `--engine local` on the same images, in one run.
 
     python benchmarks/ray_engine.py [--images 1000] [--actors 1,2] [--model default]
+    python benchmarks/ray_engine.py --memory
+
+`--memory` prints the peak RSS of two fresh processes instead, the two halves of an
+actor: one that builds the default recogniser and predicts one photo, and one that
+imports `ray.data`.
 
 Writes N JPEGs (the bundled astronaut, 256x256, shifted a little each time so no two are
 the same bytes), then times, on this machine:
@@ -43,12 +48,35 @@ def make_images(folder: Path, n: int) -> list[Path]:
     return paths
 
 
+MEMORY_PROBES = {
+    "a recogniser after one photo": "import cv2; from ferkit.vision.recognize import "
+    "EmotionRecognizer as R; R().predict_image(cv2.imread('examples/astronaut.jpg'))",
+    "Python with ray.data imported": "import ray.data",
+}
+
+
+def peak_rss_mb(code: str) -> float:
+    """Peak RSS, MB, of a fresh Python running `code` (from the repository root)."""
+    import subprocess
+    import sys
+
+    probe = f"{code}\nimport resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout  # fmt: skip
+    return int(out.split()[-1]) / 1024  # Linux reports KiB
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--actors", default="1,2", help="comma-separated actor counts")
     parser.add_argument("--model", default=None, help="a shipped name or ONNX file")
+    parser.add_argument("--memory", action="store_true", help="peak RSS of an actor's parts")
     args = parser.parse_args()
+    if args.memory:
+        for what, code in MEMORY_PROBES.items():
+            print(f"{what}: {peak_rss_mb(code):.0f} MB peak RSS")
+        return
     cpus = os.cpu_count() or 2
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "in").mkdir()

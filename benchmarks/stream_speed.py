@@ -39,7 +39,7 @@ def server_ms(model: str, camera: Path, runs: int = 50) -> float:
     cap = cv2.VideoCapture(str(camera))
     ok, frame = cap.read()
     cap.release()
-    if not ok:  # OpenCV without y4m support: the same frame, made again
+    if not ok:  # an OpenCV build that cannot read y4m
         raise SystemExit(f"{camera}: OpenCV cannot read the clip back")
     jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
     rec = EmotionRecognizer(model=model)

@@ -3,10 +3,12 @@ faces as `--engine local`, error and no-face rows, and the refusals."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +17,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 ray = pytest.importorskip("ray", reason="--engine ray needs ferkit[ray]")
 pq = pytest.importorskip("pyarrow.parquet", reason="--engine ray needs ferkit[ray]")
 
-from ferkit.apps.predict import PredictConfig, predict_files
+from ferkit.apps.predict import PredictConfig, Summary, predict_files
 from ferkit.apps.ray_engine import LOOPBACK_ENV, RayConfig, predict_on_ray
 from ferkit.cli import main
 from ferkit.core.errors import FerkitError
@@ -52,13 +54,9 @@ def photos(tmp_path_factory):
     return sorted(str(p) for p in root.rglob("*.*"))
 
 
-def local_rows(paths: list[str]) -> dict:
-    """`--engine local`'s rows, keyed by (path, face)."""
-    import io
-
+def local_rows(paths: list[str]) -> tuple[dict, Summary]:
+    """`--engine local`'s rows, keyed by (path, face), and its summary."""
     out = io.StringIO()
-    from pathlib import Path
-
     cfg = PredictConfig(inputs=tuple(Path(p) for p in paths))
     summary = predict_files(cfg, EmotionRecognizer(), out)
     rows = [json.loads(line) for line in out.getvalue().splitlines()]

@@ -78,6 +78,11 @@ def probe(path: Path, name: str, cfg: JobsConfig) -> tuple[int, float]:
     return frames, fps
 
 
+def temporary_root() -> Path:
+    """A fresh folder for a server's jobs when no --jobs-dir is given."""
+    return Path(tempfile.mkdtemp(prefix="ferkit-jobs-"))
+
+
 class Jobs:
     """The jobs under `cfg.root`, run by this process's threads on `rec`. With no root, a
     temporary folder is made on the first use and removed by `close`."""
@@ -89,7 +94,7 @@ class Jobs:
     @property
     def root(self) -> Path:
         if self._root is None:
-            self._root = Path(tempfile.mkdtemp(prefix="ferkit-jobs-"))
+            self._root = temporary_root()
         self._root.mkdir(parents=True, exist_ok=True)
         return self._root
 

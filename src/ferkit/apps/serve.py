@@ -20,9 +20,8 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,7 +30,7 @@ import numpy as np
 
 from ferkit.apps.body_limit import BodyLimit
 from ferkit.apps.errors import RequestError
-from ferkit.apps.jobs import Jobs, JobsConfig, add_job_routes, sweeping
+from ferkit.apps.jobs import Jobs, JobsConfig, add_job_routes, sweeping, temporary_root
 from ferkit.apps.stream import StreamConfig, add_stream_route
 from ferkit.core.errors import FerkitError
 from ferkit.core.limits import LimitError
@@ -279,11 +278,10 @@ def serve(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 8000, workers: 
     if workers == 1:
         uvicorn.run(create_app(cfg), host=host, port=port, log_level="info", **ws)
         return
-    own_root = cfg.jobs.root is None
-    root = Path(tempfile.mkdtemp(prefix="ferkit-jobs-")) if own_root else cfg.jobs.root
-    os.environ[CONFIG_ENV] = json.dumps(
-        {**asdict(cfg), "jobs": {**asdict(cfg.jobs), "root": str(root)}}, default=str
-    )
+    own_root = cfg.jobs.root is None  # one folder for all workers, made here
+    root = temporary_root() if own_root else cfg.jobs.root
+    shared = replace(cfg, jobs=replace(cfg.jobs, root=root))
+    os.environ[CONFIG_ENV] = json.dumps(asdict(shared), default=str)
     try:
         uvicorn.run("ferkit.apps.serve:app_from_environment", factory=True, host=host,
                     port=port, workers=workers, log_level="info", **ws)  # fmt: skip

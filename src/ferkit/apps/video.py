@@ -120,8 +120,8 @@ def _quiet_stderr() -> Iterator[None]:
 
 
 # suffix -> the codec OpenCV's wheels can write into it: MPEG-4 Part 2 in mp4 (fast, plays in
-# desktop players but not in browsers), VP8 in WebM (every browser plays it; ~8x slower to
-# encode). H.264 is not in the wheels' FFmpeg, and VP9 costs 200 ms a 640x480 frame.
+# desktop players but not in browsers), VP8 in WebM (every browser plays it; slower to
+# encode). The wheels' FFmpeg has no H.264 encoder, and VP9 is far too slow for this.
 VIDEO_CODECS = {".mp4": "mp4v", ".webm": "VP80"}
 
 

@@ -42,7 +42,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ferkit.apps.predict import PredictConfig, predict_files
     from ferkit.vision.images import find_images
 
-    if getattr(args, "engine", "local") == "ray":  # `demo` calls this with no engine
+    if args.engine == "ray":
         return predict_on_ray(args)
     if args.out:
         check_writable(args.out, folder=True)
@@ -160,6 +160,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         min_face=None,
         margin=None,
         align=None,
+        engine="local",
     )
     code = cmd_predict(ns)
     print(f"annotated photos and predictions.jsonl are in {args.out}/")
