@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ferkit-installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test test-data lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# Every shipped model's card accuracy checked exactly on FER-2013 (needs ../shared; ~10 min on AVX2).
+test-data: $(STAMP)
+	FERKIT_FULL_DATA_TESTS=1 $(BIN)/python -m pytest -q tests/modelfile/test_shipped_model.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache

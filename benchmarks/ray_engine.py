@@ -27,15 +27,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
+
+from ferkit.apps.predict import PredictConfig, predict_files
+from ferkit.apps.ray_engine import RayConfig, import_ray, predict_on_ray, start
+from ferkit.vision.recognize import EmotionRecognizer
+
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # loopback only
-
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ferkit.apps.predict import PredictConfig, predict_files  # noqa: E402
-from ferkit.apps.ray_engine import RayConfig, predict_on_ray, start  # noqa: E402
-from ferkit.vision.recognize import EmotionRecognizer  # noqa: E402
 
 
 def make_images(folder: Path, n: int) -> list[Path]:
@@ -87,6 +86,7 @@ def main() -> None:
         summary = predict_files(PredictConfig(inputs=tuple(paths)), rec, io.StringIO())
         local = len(paths) / (time.perf_counter() - begin)
         print(f"local: {local:.1f} images/s ({summary.line()})")
+        import_ray(None)  # loopback only, as `ferkit predict --engine ray`
         begin = time.perf_counter()
         start(None, num_cpus=cpus)
         print(f"ray start-up (local cluster, {cpus} CPUs): {time.perf_counter() - begin:.1f} s")

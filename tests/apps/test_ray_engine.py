@@ -3,13 +3,17 @@ faces as `--engine local`, error and no-face rows, and the refusals."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import sys
+import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # Ray reads it on import: its single-machine mode, every process bound to 127.0.0.1
@@ -137,6 +141,7 @@ def test_each_video_is_a_task_with_its_own_results_folder(cluster, tmp_path, cap
     assert rows[2]["error"] == f"{bad}: not a readable video" and rows[2]["folder"] is None
     err = capsys.readouterr().err
     assert "3 videos, 1 failed" in err and f"{bad}: not a readable video" in err
+    assert f"{args[0]}: 12 frames, 12 face detections in 1 tracks -> {out / 'one'}" in err
 
 
 def test_several_videos_need_the_ray_engine(tmp_path, capsys):
@@ -148,3 +153,67 @@ def test_actors_that_leave_no_cpu_for_reading_are_refused(cluster, photos, tmp_p
     cfg = RayConfig(inputs=tuple(photos), out=str(tmp_path / "out"), actors=2, actor_cpus=1)
     with pytest.raises(FerkitError, match="leave the cluster's 2 CPUs none for reading"):
         predict_on_ray(cfg)
+
+
+def _processes(root: int) -> list[int]:
+    """`root` and every process under it (Linux's /proc): the driver and Ray's workers."""
+    todo, found = [root], []
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            with contextlib.suppress(OSError):  # gone meanwhile
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _rss(pid: int, field: str) -> int:
+    """A process's VmRSS (now) or VmHWM (its peak), MB; 0 once it has gone (a zombie's
+    status has no memory lines)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    found = re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)
+    return int(found.group(1)) // 1024 if found else 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads Linux's /proc")
+def test_memory_stays_bounded_on_a_few_hundred_small_files(cluster, tmp_path):
+    """300 small face crops through one actor: its peak RSS under 600 MB (the recogniser
+    about 100 MB, Ray's worker about 170) and the driver's growth under 100 MB, since the
+    rows stream to Parquet rather than back to it."""
+    import cv2
+
+    face = cv2.resize(cv2.imread(str(EXAMPLES / "astronaut.jpg"), cv2.IMREAD_GRAYSCALE), (64, 64))
+    paths = []
+    for i in range(300):  # no two files the same bytes
+        paths.append(str(tmp_path / f"{i:03d}.png"))
+        cv2.imwrite(paths[-1], np.roll(face, i % 9 - 4, axis=1))
+    # a warm-up run of 10 first: the driver's imports of Ray Data and pyarrow, and its
+    # first executor, are not growth with the files
+    predict_on_ray(RayConfig(inputs=tuple(paths[:10]), out=str(tmp_path / "warm"), detect=False))
+    peaks: dict[int, int] = {}
+    driver = {"before": _rss(os.getpid(), "VmRSS"), "peak": 0}
+    done = threading.Event()
+
+    def sample() -> None:  # every 50 ms until the run ends: peaks of processes that exit
+        while not done.is_set():
+            for pid in _processes(os.getpid())[1:]:
+                peaks[pid] = max(peaks.get(pid, 0), _rss(pid, "VmHWM"))
+            driver["peak"] = max(driver["peak"], _rss(os.getpid(), "VmRSS"))
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        cfg = RayConfig(inputs=tuple(paths), out=str(tmp_path / "out"), detect=False)
+        summary = predict_on_ray(cfg)
+    finally:
+        done.set()
+        sampler.join()
+    assert (summary.images, summary.faces) == (300, 300)
+    assert pq.read_table(tmp_path / "out").num_rows == 300
+    assert len(peaks) >= 3  # Ray's own processes and the workers were seen
+    assert max(peaks.values()) < 600, sorted(peaks.values())
+    assert driver["peak"] - driver["before"] < 100, driver

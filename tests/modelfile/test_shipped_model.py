@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import numpy as np
@@ -104,14 +105,35 @@ def cache(tmp_path_factory):
     return load_cache(out)
 
 
+# `accurate` (eight views of a 3-model ensemble) classifies about 18 faces/s on an AVX2
+# core, 400 s for both splits, so by default it is checked on a sample; the exact check of
+# every model runs with FERKIT_FULL_DATA_TESTS=1 (`make test-data`).
+FULL = os.environ.get("FERKIT_FULL_DATA_TESTS") == "1"
+SAMPLE = 400  # faces per split for a sampled model
+
+
+def _accuracy(clf: Classifier, x: np.ndarray, y: np.ndarray) -> float:
+    return 100 * float((clf.classify(x).argmax(1) == y).mean())
+
+
 @needs_archive
-def test_shipped_model_accuracy_matches_its_card(cache):
-    for name in SHIPPED:
-        clf = Classifier(name)
-        for split in ("PublicTest", "PrivateTest"):
-            x, y = cache.split(split)
-            acc = 100 * float((clf.classify(x).argmax(1) == y).mean())
-            assert acc == pytest.approx(_card_accuracy(split, name), abs=0.1), (name, split)
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_accuracy_matches_its_card(cache, name):
+    clf = Classifier(name)
+    for split in ("PublicTest", "PrivateTest"):
+        x, y = cache.split(split)
+        card = _card_accuracy(split, name)
+        if FULL or name != "accurate":
+            assert _accuracy(clf, x, y) == pytest.approx(card, abs=0.1), split
+            continue
+        # every k-th face, a sample spread over the split; 4 binomial sigmas (10 points at
+        # 400) pass a sound model and fail a broken pipeline, which lands far lower
+        pick = np.linspace(0, len(x) - 1, SAMPLE).astype(int)
+        sigma = 100 * (card / 100 * (1 - card / 100) / SAMPLE) ** 0.5
+        assert _accuracy(clf, x[pick], y[pick]) == pytest.approx(card, abs=4 * sigma), split
+
+
+def test_the_card_states_the_issue_targets():
     assert _card_accuracy("PrivateTest") >= 72.0  # the issue-31 targets
     if "fast" in SHIPPED:
         assert _card_accuracy("PrivateTest", "fast") >= 69.5

@@ -17,8 +17,10 @@ network address. Actors get `actor_cpus` each and the reads what is left, since 
 CPUs for two actors on a 2-CPU node leave the reads none and the job hangs.
 """
 
+import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +94,9 @@ def import_ray(address: str | None):
     cluster, LOOPBACK_ENV is set first: Ray reads it when it is imported."""
     if address is None:
         os.environ.setdefault(LOOPBACK_ENV, "0")
+        # token authentication, as Ray's default for a new local cluster, but chosen here,
+        # so Ray does not warn that it chose it (a user's own RAY_AUTH_MODE wins)
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         import ray
         import ray.data  # the engine's half of ray, missing without [data]
@@ -100,16 +105,22 @@ def import_ray(address: str | None):
     return ray
 
 
+def _no_false_cpu_alarm(record: logging.LogRecord) -> bool:
+    """Drop Ray Data's "no available CPUs, the job will hang" warning. `write_parquet`
+    raises it after the work is done, while the actors still hold their CPUs; the guard in
+    `predict_on_ray` has already checked what reading needs."""
+    return "does not have any available CPUs" not in record.getMessage()
+
+
 def start(address: str | None, num_cpus: int | None = None) -> None:
     """Join the cluster at `address`, or start a local one bound to loopback (after
     `import_ray`)."""
-    import logging
-
     import ray
 
     # Ray's INFO lines (its plan, and its progress when stderr is no terminal) would bury
     # ferkit's summary; its progress bars on a terminal stay
     logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data.dataset").addFilter(_no_false_cpu_alarm)
     if ray.is_initialized():
         return
     quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
@@ -120,16 +131,18 @@ def start(address: str | None, num_cpus: int | None = None) -> None:
 
 
 def summarise(out: str, seconds: float) -> Summary:
-    """The summary line's counts, read back from the Parquet files written."""
+    """The summary line's counts, read back from the Parquet files written (counted by
+    pyarrow; only the no-face paths and the error messages become Python lists)."""
+    import pyarrow.compute as pc
     import pyarrow.dataset as pds
 
     table = pds.dataset(out, format="parquet").to_table(columns=["path", "status", "error"])
-    rows = table.to_pylist()
+    status = table["status"]
     summary = Summary(seconds=seconds)
-    summary.images = len({r["path"] for r in rows})
-    summary.faces = sum(r["status"] == "face" for r in rows)
-    summary.no_face = [r["path"] for r in rows if r["status"] == "no_face"]
-    summary.errors = [r["error"] for r in rows if r["status"] == "error"]
+    summary.images = pc.count_distinct(table["path"]).as_py()
+    summary.faces = pc.sum(pc.equal(status, "face")).as_py() or 0
+    summary.no_face = table.filter(pc.equal(status, "no_face"))["path"].to_pylist()
+    summary.errors = table.filter(pc.equal(status, "error"))["error"].to_pylist()
     return summary
 
 
@@ -227,8 +240,10 @@ def one_video(video: str, folder: str, smoothing: float, recognizer: dict[str, A
             "lost": len(s.lost), "seconds": s.seconds, "fps": s.fps}  # fmt: skip
 
 
-def videos_on_ray(cfg: RayVideoConfig) -> list[dict]:
-    """One Ray task per video; `summary.parquet` in cfg.out, a row per video, in order."""
+def videos_on_ray(cfg: RayVideoConfig, on_done: Callable[[dict], None] | None = None) -> list[dict]:
+    """One Ray task per video; `summary.parquet` in cfg.out, a row per video, in order.
+    `on_done` gets each video's row as its task finishes, in the order they finish (for a
+    progress bar)."""
     ray = import_ray(cfg.address)
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -240,7 +255,13 @@ def videos_on_ray(cfg: RayVideoConfig) -> list[dict]:
     folders = [os.path.join(cfg.out, n) for n in video_folders(cfg.videos)]
     refs = [task.remote(v, f, cfg.smoothing, cfg.recognizer)
             for v, f in zip(cfg.videos, folders, strict=True)]  # fmt: skip
-    rows = ray.get(refs)
+    pending, done = list(refs), {}
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        done[ready[0]] = ray.get(ready[0])
+        if on_done:
+            on_done(done[ready[0]])
+    rows = [done[r] for r in refs]
     os.makedirs(cfg.out, exist_ok=True)
     with atomic_path(os.path.join(cfg.out, "summary.parquet")) as tmp:
         pq.write_table(pa.Table.from_pylist(rows), tmp)

@@ -83,6 +83,8 @@ def add_video_engine_options(p: argparse.ArgumentParser) -> None:
 
 
 def videos_on_ray(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from ferkit.apps.ray_engine import RayVideoConfig
     from ferkit.apps.ray_engine import videos_on_ray as run
     from ferkit.core.atomic import check_writable
@@ -103,14 +105,21 @@ def videos_on_ray(args: argparse.Namespace) -> int:
         smoothing=args.smoothing,
         recognizer=recognizer_kwargs(args),
     )
-    rows = run(cfg)
     err = _console(stderr=True)
-    for r in rows:
-        if r["status"] == "error":
-            err.print(r["error"], style="yellow", markup=False)
-        else:
-            err.print(f"{r['video']}: {r['frames']} frames, {r['faces']} face detections in "
-                      f"{r['tracks']} tracks -> {r['folder']}", markup=False)  # fmt: skip
+    columns = (TextColumn("videos"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("videos", total=len(cfg.videos))
+
+        def on_done(r: dict) -> None:  # a line per video as it finishes, then the bar moves
+            if r["status"] == "error":
+                bar.console.print(r["error"], style="yellow", markup=False)
+            else:
+                bar.console.print(f"{r['video']}: {r['frames']} frames, {r['faces']} face "
+                                  f"detections in {r['tracks']} tracks -> {r['folder']}",
+                                  markup=False)  # fmt: skip
+            bar.advance(task)
+
+        rows = run(cfg, on_done)
     failed = sum(r["status"] == "error" for r in rows)
     err.print(f"{len(rows)} videos, {failed} failed; wrote {args.out}/summary.parquet")
     return 1 if failed else 0
