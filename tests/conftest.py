@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,10 @@ import pytest
 
 from ferkit.data import synthetic
 from tests.tiny_runs import prepared_cache, train_cfg
+
+# Ray reads it when it is imported, whichever test module imports it first: its
+# single-machine mode, every process of a local cluster bound to 127.0.0.1
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 EXAMPLES = ROOT / "examples"

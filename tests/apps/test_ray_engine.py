@@ -16,33 +16,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# Ray reads it on import: its single-machine mode, every process bound to 127.0.0.1
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 ray = pytest.importorskip("ray", reason="--engine ray needs ferkit[ray]")
 pq = pytest.importorskip("pyarrow.parquet", reason="--engine ray needs ferkit[ray]")
 
 from ferkit.apps.predict import PredictConfig, Summary, predict_files
-from ferkit.apps.ray_engine import LOOPBACK_ENV, RayConfig, predict_on_ray
+from ferkit.apps.ray_engine import RayConfig, predict_on_ray
 from ferkit.cli import main
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
 from ferkit.vision.recognize import EmotionRecognizer
 from tests.conftest import EXAMPLES
+from tests.ray_cluster import local_cluster
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A local cluster of 2 CPUs, no dashboard, every process on loopback; checked before
-    any work runs, and shut down (never `ray stop`, which kills by name) afterwards."""
-    assert os.environ[LOOPBACK_ENV] == "0"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        nodes = ray.nodes()
-        assert [n["NodeManagerAddress"] for n in nodes] == ["127.0.0.1"]
-        assert ray.util.get_node_ip_address() == "127.0.0.1"
+    with local_cluster():
         yield
-    finally:
-        ray.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -60,17 +60,20 @@ def schema():
 class Recognize:
     """A Ray Data actor: one recogniser, built once, applied to batches of file bytes."""
 
-    def __init__(self, recognizer: dict[str, Any], detect: bool) -> None:
+    def __init__(self, recognizer: dict[str, Any], detect: bool, scheme: str = "") -> None:
         from ferkit.vision.recognize import EmotionRecognizer
 
         self.rec, self.detect = EmotionRecognizer(**recognizer), detect
+        # Ray hands a URI's files over as paths on their file system ("bucket/a.jpg"); the
+        # rows say where they are ("s3://bucket/a.jpg")
+        self.prefix = f"{scheme}://" if scheme else ""
 
     def __call__(self, batch: dict[str, Any]):
         import pyarrow as pa
 
         rows: list[dict[str, Any]] = []
         for path, data in zip(batch["path"], batch["bytes"], strict=True):
-            rows.extend(self.rows(str(path), bytes(data)))
+            rows.extend(self.rows(self.prefix + str(path), bytes(data)))
         return pa.Table.from_pylist(rows, schema=schema())
 
     def rows(self, path: str, data: bytes) -> list[dict[str, Any]]:
@@ -94,9 +97,6 @@ def import_ray(address: str | None):
     cluster, LOOPBACK_ENV is set first: Ray reads it when it is imported."""
     if address is None:
         os.environ.setdefault(LOOPBACK_ENV, "0")
-        # token authentication, as Ray's default for a new local cluster, but chosen here,
-        # so Ray does not warn that it chose it (a user's own RAY_AUTH_MODE wins)
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         import ray
         import ray.data  # the engine's half of ray, missing without [data]
@@ -105,11 +105,19 @@ def import_ray(address: str | None):
     return ray
 
 
-def _no_false_cpu_alarm(record: logging.LogRecord) -> bool:
-    """Drop Ray Data's "no available CPUs, the job will hang" warning. `write_parquet`
-    raises it after the work is done, while the actors still hold their CPUs; the guard in
-    `predict_on_ray` has already checked what reading needs."""
-    return "does not have any available CPUs" not in record.getMessage()
+# Ray's warnings that say nothing to a ferkit user, by the loggers that log them:
+# - "no available CPUs, the job will hang": `write_parquet` logs it after the work is done,
+#   while the actors still hold their CPUs; `predict_on_ray` has checked what reads need;
+# - "token authentication is enabled": Ray's default for a new local cluster, kept.
+QUIETED = {
+    "ray.data.dataset": "does not have any available CPUs",
+    "ray._private.authentication.authentication_token_setup": "Token authentication is enabled",
+}
+
+
+def _quiet(record: logging.LogRecord) -> bool:
+    """A logging filter: False (drop) for the warnings in QUIETED."""
+    return not any(text in record.getMessage() for text in QUIETED.values())
 
 
 def start(address: str | None, num_cpus: int | None = None) -> None:
@@ -120,7 +128,8 @@ def start(address: str | None, num_cpus: int | None = None) -> None:
     # Ray's INFO lines (its plan, and its progress when stderr is no terminal) would bury
     # ferkit's summary; its progress bars on a terminal stay
     logging.getLogger("ray.data").setLevel(logging.WARNING)
-    logging.getLogger("ray.data.dataset").addFilter(_no_false_cpu_alarm)
+    for name in QUIETED:
+        logging.getLogger(name).addFilter(_quiet)  # a filter already there is not re-added
     if ray.is_initialized():
         return
     quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
@@ -164,9 +173,21 @@ def check_out(out: str) -> None:
                               "so give an empty or new --out")  # fmt: skip
 
 
+def input_scheme(inputs: tuple[str, ...]) -> str:
+    """The inputs' one URI scheme ("s3"), or "" for local paths: Ray Data reads one file
+    system per dataset."""
+    schemes = {p.split("://", 1)[0] if "://" in p else "" for p in inputs}
+    if len(schemes) > 1:
+        found = " and ".join(sorted(s or "local" for s in schemes))
+        raise FerkitError(f"inputs on one file system only (local paths, or URIs of one "
+                          f"scheme), not {found}")  # fmt: skip
+    return schemes.pop() if schemes else ""
+
+
 def predict_on_ray(cfg: RayConfig) -> Summary:
     """Run the batch on Ray Data; the Parquet files under cfg.out and the summary."""
     ray = import_ray(cfg.address)
+    input_scheme(cfg.inputs)
     check_out(cfg.out)
     start(cfg.address)
     cpus = ray.cluster_resources().get("CPU", 0)
@@ -177,12 +198,16 @@ def predict_on_ray(cfg: RayConfig) -> Summary:
     begin = time.perf_counter()
     # local inputs come expanded (`find_images`, as --engine local); a URI's folder is
     # listed by Ray, keeping image suffixes only
-    uris = any("://" in p for p in cfg.inputs)
-    suffixes = [s.lstrip(".") for s in IMAGE_SUFFIXES] if uris else None
+    scheme = input_scheme(cfg.inputs)
+    suffixes = [s.lstrip(".") for s in IMAGE_SUFFIXES] if scheme else None
     ds = ray.data.read_binary_files(list(cfg.inputs), include_paths=True, file_extensions=suffixes)
     ds = ds.map_batches(
         Recognize,
-        fn_constructor_kwargs={"recognizer": cfg.recognizer, "detect": cfg.detect},
+        fn_constructor_kwargs={
+            "recognizer": cfg.recognizer,
+            "detect": cfg.detect,
+            "scheme": scheme,
+        },
         compute=ray.data.ActorPoolStrategy(size=cfg.actors),
         num_cpus=cfg.actor_cpus,
         batch_size=cfg.batch_size,
