@@ -20,7 +20,10 @@ def _engine_group(p: argparse.ArgumentParser, engines: str):
     """--engine and --address, in a group for the engine's other options."""
     g = p.add_argument_group("engine (--engine ray needs ferkit[ray])")
     g.add_argument("--engine", choices=["local", "ray"], default="local", help=engines)
-    g.add_argument("--address", help="Ray cluster: auto or ray://HOST:PORT (default: a local one)")
+    g.add_argument(
+        "--address",
+        help="a running cluster: auto, HOST:PORT or ray://HOST:PORT (default: a local one)",
+    )
     return g
 
 
