@@ -80,16 +80,32 @@ def test_ray_rows_equal_the_local_engines(cluster, photos, tmp_path):
     assert summary.no_face == [chelsea] and len(summary.errors) == 1
 
 
-def test_the_command_writes_parquet_and_refuses_to_overwrite(cluster, photos, tmp_path, capsys):
+def test_the_command_writes_parquet_refuses_a_rerun_and_resumes(cluster, photos, tmp_path,
+                                                                 capsys):  # fmt: skip
     out = tmp_path / "out"
     astronaut = next(p for p in photos if p.endswith("astronaut.jpg"))
-    assert main(["predict", "--engine", "ray", "--actor-cpus", "0.5", astronaut,
-                 "--out", str(out)]) == 0  # fmt: skip
-    err = capsys.readouterr().err
-    assert "1 images, 1 faces, 0 with no face, 0 errors" in err
+    ray_predict = ["predict", "--engine", "ray", "--actor-cpus", "0.5"]
+    assert main([*ray_predict, astronaut, "--out", str(out)]) == 0
+    assert "1 images, 1 faces, 0 with no face, 0 errors" in capsys.readouterr().err
     assert [r["label"] for r in pq.read_table(out).to_pylist()] == ["happy"]
-    assert main(["predict", "--engine", "ray", astronaut, "--out", str(out)]) == 2
-    assert "already holds Parquet results; Ray runs do not resume" in capsys.readouterr().err
+    assert main([*ray_predict, astronaut, "--out", str(out)]) == 2
+    assert "already holds Parquet results; give --resume" in capsys.readouterr().err
+    # a run killed while writing leaves a file without its footer
+    whole = next(out.rglob("*.parquet")).read_bytes()
+    (out / "killed.parquet").write_bytes(whole[: len(whole) // 2])
+    assert main([*ray_predict, "--resume", *photos, "--out", str(out)]) == 1  # broken.jpg
+    err = capsys.readouterr().err
+    assert f"removed {out / 'killed.parquet'}: half-written by an interrupted run" in err
+    assert "5 images, 3 faces, 1 with no face, 1 errors" in err
+    assert "; 1 files were done already" in err
+    rows = pq.read_table(out).to_pylist()
+    assert sorted(r["path"] for r in rows) == photos  # one row each: astronaut not redone
+    assert not (out / "killed.parquet").exists()
+    assert main([*ray_predict, "--resume", *photos, "--out", str(out)]) == 1  # nothing to do
+    assert "5 images, 3 faces, 1 with no face, 1 errors; 0.0 faces/s; 5 files were done" in (
+        capsys.readouterr().err
+    )
+    assert pq.read_table(out).num_rows == 5
 
 
 def test_ray_needs_an_out_folder(photos, capsys):

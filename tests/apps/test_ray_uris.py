@@ -78,13 +78,20 @@ def pq_rows(uri: str) -> list[dict]:
     return pds.dataset(uri, format="parquet").to_table().to_pylist()
 
 
-def test_a_bucket_that_holds_results_is_refused_and_file_systems_do_not_mix(s3, capsys):
+def test_a_bucket_that_holds_results_is_refused_or_resumed_and_file_systems_do_not_mix(s3, capsys):
     out = f"s3://results/again{s3}"
     assert main(["predict", "--engine", "ray", "--actor-cpus", "0.5",
                  f"s3://photos/in/astronaut.jpg{s3}", "--out", out]) == 0  # fmt: skip
     assert "1 images, 1 faces, 0 with no face, 0 errors" in capsys.readouterr().err
     assert main(["predict", "--engine", "ray", f"s3://photos/in{s3}", "--out", out]) == 2
-    assert "already holds Parquet results; Ray runs do not resume" in capsys.readouterr().err
+    assert "already holds Parquet results; give --resume" in capsys.readouterr().err
+    resumed = ["predict", "--engine", "ray", "--actor-cpus", "0.5", "--resume"]
+    assert main([*resumed, f"s3://photos/in{s3}", "--out", out]) == 1  # broken.jpg
+    err = capsys.readouterr().err
+    assert "3 images, 1 faces, 1 with no face, 1 errors" in err
+    assert "; 1 files were done already" in err  # astronaut.jpg, by its s3:// path
+    with pytest.raises(FerkitError, match=r"^s3://photos/gone\?.*: not found$"):
+        predict_on_ray(RayConfig(inputs=(f"s3://photos/gone{s3}",), out=f"s3://results/x{s3}"))
     with pytest.raises(FerkitError, match=r"one file system only .*, not local and s3$"):
         predict_on_ray(RayConfig(inputs=(str(EXAMPLES / "astronaut.jpg"), f"s3://photos/in{s3}"),
                                  out=f"s3://results/mixed{s3}"))  # fmt: skip

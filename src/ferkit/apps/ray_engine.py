@@ -9,7 +9,8 @@ detection and cropping are ferkit's own (`decode`, `predict_image`), so the face
 "no_face") or an error ("error", with `error`): nothing is lost silently, and a bad file
 is a row, never a failed job.
 
-Runs are not resumable: an `--out` that already holds Parquet files is refused.
+A run on an `--out` that holds results is refused, or with `resume` skips the files whose
+rows are there (`ray_io`).
 
 A local cluster (no `--address`) binds to 127.0.0.1 only: Ray's single-machine mode
 (`RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`); by default Ray on Linux listens on the machine's
@@ -24,10 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ferkit.apps.predict import Summary
+from ferkit.apps.ray_io import RaySummary, previous_results, summarise, uri_images
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
-from ferkit.vision.images import IMAGE_SUFFIXES, decode
+from ferkit.vision.images import decode
 
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 COLUMNS = ("path", "status", "error", "face", "x", "y", "width", "height", "score", "label",
@@ -42,6 +43,7 @@ class RayConfig:
     actors: int = 1  # recognisers, each with its own model
     actor_cpus: float = 1.0  # CPUs reserved per actor (fractions allowed)
     batch_size: int = 16  # files per call of an actor
+    resume: bool = False  # skip the files whose rows cfg.out holds already
     recognizer: dict[str, Any] = field(default_factory=dict)  # EmotionRecognizer's kwargs
     detect: bool = True
 
@@ -139,40 +141,6 @@ def start(address: str | None, num_cpus: int | None = None) -> None:
         ray.init(address=address, **quiet)
 
 
-def summarise(out: str, seconds: float) -> Summary:
-    """The summary line's counts, read back from the Parquet files written (counted by
-    pyarrow; only the no-face paths and the error messages become Python lists)."""
-    import pyarrow.compute as pc
-    import pyarrow.dataset as pds
-
-    table = pds.dataset(out, format="parquet").to_table(columns=["path", "status", "error"])
-    status = table["status"]
-    summary = Summary(seconds=seconds)
-    summary.images = pc.count_distinct(table["path"]).as_py()
-    summary.faces = pc.sum(pc.equal(status, "face")).as_py() or 0
-    summary.no_face = table.filter(pc.equal(status, "no_face"))["path"].to_pylist()
-    summary.errors = table.filter(pc.equal(status, "error"))["error"].to_pylist()
-    return summary
-
-
-def check_out(out: str) -> None:
-    """Refuse an output that already holds Parquet files: runs do not resume."""
-    import pyarrow.fs as pafs
-
-    if "://" in out:
-        fs, root = pafs.FileSystem.from_uri(out)
-    else:
-        fs, root = pafs.LocalFileSystem(), os.path.abspath(out)
-    info = fs.get_file_info(root)
-    if info.type == pafs.FileType.File:
-        raise FerkitError(f"{out}: a file, not a folder")
-    if info.type == pafs.FileType.Directory:
-        found = fs.get_file_info(pafs.FileSelector(root, recursive=True))
-        if any(f.path.endswith(".parquet") for f in found):
-            raise FerkitError(f"{out}: already holds Parquet results; Ray runs do not resume, "
-                              "so give an empty or new --out")  # fmt: skip
-
-
 def input_scheme(inputs: tuple[str, ...]) -> str:
     """The inputs' one URI scheme ("s3"), or "" for local paths: Ray Data reads one file
     system per dataset."""
@@ -184,37 +152,48 @@ def input_scheme(inputs: tuple[str, ...]) -> str:
     return schemes.pop() if schemes else ""
 
 
-def predict_on_ray(cfg: RayConfig) -> Summary:
-    """Run the batch on Ray Data; the Parquet files under cfg.out and the summary."""
+def predict_on_ray(cfg: RayConfig) -> RaySummary:
+    """Run the batch on Ray Data; the Parquet files under cfg.out and the summary of all
+    of them. With cfg.resume, files with rows already under cfg.out are skipped."""
     ray = import_ray(cfg.address)
-    input_scheme(cfg.inputs)
-    check_out(cfg.out)
-    start(cfg.address)
-    cpus = ray.cluster_resources().get("CPU", 0)
-    if cfg.actors * cfg.actor_cpus > cpus - 1:  # each read task asks for a whole CPU
-        raise FerkitError(f"{cfg.actors} actors x {cfg.actor_cpus:g} CPUs leave the cluster's "
+    scheme = input_scheme(cfg.inputs)
+    earlier = previous_results(cfg.out, cfg.resume)
+    # local inputs come expanded (`find_images`, as --engine local); a URI is listed here,
+    # images only, and read through its file system
+    fs, paths = uri_images(cfg.inputs) if scheme else (None, list(cfg.inputs))
+    if not paths:
+        raise FerkitError("no image files found in " + " ".join(cfg.inputs))
+    prefix = f"{scheme}://" if scheme else ""
+    done = {p if scheme else os.path.abspath(p) for p in earlier.done}
+    todo = [p for p in paths if (prefix + p if scheme else os.path.abspath(p)) not in done]
+    begin = time.perf_counter()
+    if todo:
+        start(cfg.address)
+        check_cpus(ray.cluster_resources().get("CPU", 0), cfg.actors, cfg.actor_cpus)
+        ds = ray.data.read_binary_files(todo, include_paths=True, filesystem=fs)
+        ds = ds.map_batches(
+            Recognize,
+            fn_constructor_kwargs={
+                "recognizer": cfg.recognizer,
+                "detect": cfg.detect,
+                "scheme": scheme,
+            },
+            compute=ray.data.ActorPoolStrategy(size=cfg.actors),
+            num_cpus=cfg.actor_cpus,
+            batch_size=cfg.batch_size,
+            batch_format="numpy",
+        )
+        ds.write_parquet(cfg.out)
+    return summarise(cfg.out, time.perf_counter() - begin, earlier, len(paths) - len(todo))
+
+
+def check_cpus(cpus: float, actors: int, actor_cpus: float) -> None:
+    """Refuse actors that would leave the read tasks no CPU: each asks for a whole one,
+    and the job would hang."""
+    if actors * actor_cpus > cpus - 1:
+        raise FerkitError(f"{actors} actors x {actor_cpus:g} CPUs leave the cluster's "
                           f"{cpus:g} CPUs none for reading the files, and the job would "
                           "hang; lower --actors or --actor-cpus")  # fmt: skip
-    begin = time.perf_counter()
-    # local inputs come expanded (`find_images`, as --engine local); a URI's folder is
-    # listed by Ray, keeping image suffixes only
-    scheme = input_scheme(cfg.inputs)
-    suffixes = [s.lstrip(".") for s in IMAGE_SUFFIXES] if scheme else None
-    ds = ray.data.read_binary_files(list(cfg.inputs), include_paths=True, file_extensions=suffixes)
-    ds = ds.map_batches(
-        Recognize,
-        fn_constructor_kwargs={
-            "recognizer": cfg.recognizer,
-            "detect": cfg.detect,
-            "scheme": scheme,
-        },
-        compute=ray.data.ActorPoolStrategy(size=cfg.actors),
-        num_cpus=cfg.actor_cpus,
-        batch_size=cfg.batch_size,
-        batch_format="numpy",
-    )
-    ds.write_parquet(cfg.out)
-    return summarise(cfg.out, time.perf_counter() - begin)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,11 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--batch-size", type=ranged(int, 1, 4096), default=16, help="files per actor call"
     )
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the files whose rows --out holds already (a rerun after an interruption)",
+    )
 
 
 def predict_on_ray(args: argparse.Namespace) -> int:
@@ -61,11 +66,14 @@ def predict_on_ray(args: argparse.Namespace) -> int:
         actors=args.actors,
         actor_cpus=args.actor_cpus,
         batch_size=args.batch_size,
+        resume=args.resume,
         recognizer=recognizer_kwargs(args),
         detect=not args.no_detect,
     )
     summary = run(cfg)
     err = _console(stderr=True)
+    for part in summary.removed:
+        err.print(f"removed {part}: half-written by an interrupted run", markup=False)
     for problem in summary.errors:
         err.print(problem, style="yellow", markup=False)
     err.print(summary.line())
