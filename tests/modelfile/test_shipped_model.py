@@ -126,7 +126,7 @@ def test_shipped_model_accuracy_matches_its_card(cache, name):
         if FULL or name != "accurate":
             assert _accuracy(clf, x, y) == pytest.approx(card, abs=0.1), split
             continue
-        # every k-th face, a sample spread over the split; 4 binomial sigmas (10 points at
+        # every k-th face, a sample spread over the split; 4 binomial sigmas (9 points at
         # 400) pass a sound model and fail a broken pipeline, which lands far lower
         pick = np.linspace(0, len(x) - 1, SAMPLE).astype(int)
         sigma = 100 * (card / 100 * (1 - card / 100) / SAMPLE) ** 0.5

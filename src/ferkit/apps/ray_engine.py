@@ -163,9 +163,10 @@ def predict_on_ray(cfg: RayConfig) -> RaySummary:
     fs, paths = uri_images(cfg.inputs) if scheme else (None, list(cfg.inputs))
     if not paths:
         raise FerkitError("no image files found in " + " ".join(cfg.inputs))
-    prefix = f"{scheme}://" if scheme else ""
-    done = {p if scheme else os.path.abspath(p) for p in earlier.done}
-    todo = [p for p in paths if (prefix + p if scheme else os.path.abspath(p)) not in done]
+    # a row's path is the URI, or the local path as given: compared absolute
+    prefix, same = (f"{scheme}://", str) if scheme else ("", os.path.abspath)
+    done = {same(p) for p in earlier.done}
+    todo = [p for p in paths if same(prefix + p) not in done]
     begin = time.perf_counter()
     if todo:
         start(cfg.address)
