@@ -90,6 +90,8 @@ def test_a_bucket_that_holds_results_is_refused_or_resumed_and_file_systems_do_n
     err = capsys.readouterr().err
     assert "3 images, 1 faces, 1 with no face, 1 errors" in err
     assert "; 1 files were done already" in err  # astronaut.jpg, by its s3:// path
+    with pytest.raises(FerkitError, match=r"^foo://x: Unrecognized filesystem type in URI"):
+        predict_on_ray(RayConfig(inputs=("foo://x",), out=f"s3://results/x{s3}"))
     with pytest.raises(FerkitError, match=r"^s3://photos/gone\?.*: not found$"):
         predict_on_ray(RayConfig(inputs=(f"s3://photos/gone{s3}",), out=f"s3://results/x{s3}"))
     with pytest.raises(FerkitError, match=r"one file system only .*, not local and s3$"):

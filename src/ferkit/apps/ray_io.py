@@ -34,12 +34,17 @@ class RaySummary(Summary):
 
 
 def filesystem(where: str):
-    """(pyarrow file system, path on it) for a local path or a URI."""
+    """(pyarrow file system, path on it) for a local path or a URI; a URI pyarrow cannot
+    open is a one-line error."""
+    import pyarrow as pa
     import pyarrow.fs as pafs
 
-    if "://" in where:
+    if "://" not in where:
+        return pafs.LocalFileSystem(), os.path.abspath(where)
+    try:
         return pafs.FileSystem.from_uri(where)
-    return pafs.LocalFileSystem(), os.path.abspath(where)
+    except (pa.ArrowException, OSError) as exc:  # an unknown scheme, a bad query
+        raise FerkitError(f"{where}: {exc}") from None
 
 
 def uri_images(uris: tuple[str, ...]):
