@@ -24,7 +24,7 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q
 
-# Every shipped model's card accuracy checked exactly on FER-2013 (needs ../shared; ~10 min on AVX2).
+# Every shipped model's card accuracy checked exactly on FER-2013 (needs ../shared).
 test-data: $(STAMP)
 	FERKIT_FULL_DATA_TESTS=1 $(BIN)/python -m pytest -q tests/modelfile/test_shipped_model.py
 

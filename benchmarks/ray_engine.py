@@ -3,9 +3,10 @@
     python benchmarks/ray_engine.py [--images 1000] [--actors 1,2] [--model default]
     python benchmarks/ray_engine.py --memory
 
-`--memory` prints the peak RSS of two fresh processes instead, the two halves of an
-actor: one that builds the default recogniser and predicts one photo, and one that
-imports `ray.data`.
+`--memory` prints memory instead: the peak RSS of two fresh processes, the two halves of
+an actor (one that builds the default recogniser and predicts one photo, and one that
+imports `ray.data`), then the memory test's run measured (300 small crops through one
+actor on a local cluster: the actor's peak, the driver's growth, the cluster's total).
 
 Writes N JPEGs (the bundled astronaut, 256x256, shifted a little each time so no two are
 the same bytes), then times, on this machine:
@@ -23,6 +24,7 @@ import argparse
 import io
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +37,7 @@ from ferkit.apps.ray_engine import RayConfig, import_ray, predict_on_ray, start
 from ferkit.vision.recognize import EmotionRecognizer
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests.ray_cluster: the memory test's run and sampler
 
 
 def make_images(folder: Path, n: int) -> list[Path]:
@@ -57,12 +60,31 @@ MEMORY_PROBES = {
 def peak_rss_mb(code: str) -> float:
     """Peak RSS, MB, of a fresh Python running `code` (from the repository root)."""
     import subprocess
-    import sys
 
     probe = f"{code}\nimport resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout  # fmt: skip
     return int(out.split()[-1]) / 1024  # Linux reports KiB
+
+
+def memory_of_a_run(cpus: int) -> None:
+    """The memory test's run, measured: 300 small crops through one actor, after a
+    warm-up run of 10, on a local cluster."""
+    from tests.ray_cluster import memory_of, small_crops
+
+    import_ray(None)
+    start(None, num_cpus=cpus)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = tuple(small_crops(Path(tmp), 300))
+        warm = RayConfig(inputs=paths[:10], out=f"{tmp}/warm", detect=False)
+        predict_on_ray(warm)
+        cfg = RayConfig(inputs=paths, out=f"{tmp}/out", detect=False)
+        _, memory = memory_of(lambda: predict_on_ray(cfg))
+    print(f"an actor on 300 small crops: {max(memory.peaks.values())} MB peak RSS "
+          "(the largest Ray process)")  # fmt: skip
+    print(f"the driver: {memory.driver_growth} MB more during that run")
+    print(f"the local cluster's {len(memory.peaks)} processes: "
+          f"{sum(memory.peaks.values())} MB (the sum of their peaks)")  # fmt: skip
 
 
 def main() -> None:
@@ -72,11 +94,12 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="a shipped name or ONNX file")
     parser.add_argument("--memory", action="store_true", help="peak RSS of an actor's parts")
     args = parser.parse_args()
+    cpus = os.cpu_count() or 2
     if args.memory:
         for what, code in MEMORY_PROBES.items():
             print(f"{what}: {peak_rss_mb(code):.0f} MB peak RSS")
+        memory_of_a_run(cpus)
         return
-    cpus = os.cpu_count() or 2
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "in").mkdir()
         paths = make_images(Path(tmp) / "in", args.images)

@@ -3,17 +3,12 @@ faces as `--engine local`, error and no-face rows, and the refusals."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
-import re
 import shutil
 import sys
-import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray", reason="--engine ray needs ferkit[ray]")
@@ -26,7 +21,7 @@ from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
 from ferkit.vision.recognize import EmotionRecognizer
 from tests.conftest import EXAMPLES
-from tests.ray_cluster import local_cluster
+from tests.ray_cluster import local_cluster, memory_of, small_crops
 
 
 @pytest.fixture(scope="module")
@@ -161,65 +156,19 @@ def test_actors_that_leave_no_cpu_for_reading_are_refused(cluster, photos, tmp_p
         predict_on_ray(cfg)
 
 
-def _processes(root: int) -> list[int]:
-    """`root` and every process under it (Linux's /proc): the driver and Ray's workers."""
-    todo, found = [root], []
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        for task in Path(f"/proc/{pid}/task").glob("*"):
-            with contextlib.suppress(OSError):  # gone meanwhile
-                todo += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
-
-def _rss(pid: int, field: str) -> int:
-    """A process's VmRSS (now) or VmHWM (its peak), MB; 0 once it has gone (a zombie's
-    status has no memory lines)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    found = re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)
-    return int(found.group(1)) // 1024 if found else 0
-
-
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads Linux's /proc")
 def test_memory_stays_bounded_on_a_few_hundred_small_files(cluster, tmp_path):
     """300 small face crops through one actor: its peak RSS under 600 MB (the recogniser
     about 100 MB, Ray's worker about 170) and the driver's growth under 100 MB, since the
     rows stream to Parquet rather than back to it."""
-    import cv2
-
-    face = cv2.resize(cv2.imread(str(EXAMPLES / "astronaut.jpg"), cv2.IMREAD_GRAYSCALE), (64, 64))
-    paths = []
-    for i in range(300):  # no two files the same bytes
-        paths.append(str(tmp_path / f"{i:03d}.png"))
-        cv2.imwrite(paths[-1], np.roll(face, i % 9 - 4, axis=1))
+    paths = small_crops(tmp_path, 300)
     # a warm-up run of 10 first: the driver's imports of Ray Data and pyarrow, and its
     # first executor, are not growth with the files
     predict_on_ray(RayConfig(inputs=tuple(paths[:10]), out=str(tmp_path / "warm"), detect=False))
-    peaks: dict[int, int] = {}
-    driver = {"before": _rss(os.getpid(), "VmRSS"), "peak": 0}
-    done = threading.Event()
-
-    def sample() -> None:  # every 50 ms until the run ends: peaks of processes that exit
-        while not done.is_set():
-            for pid in _processes(os.getpid())[1:]:
-                peaks[pid] = max(peaks.get(pid, 0), _rss(pid, "VmHWM"))
-            driver["peak"] = max(driver["peak"], _rss(os.getpid(), "VmRSS"))
-            done.wait(0.05)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        cfg = RayConfig(inputs=tuple(paths), out=str(tmp_path / "out"), detect=False)
-        summary = predict_on_ray(cfg)
-    finally:
-        done.set()
-        sampler.join()
+    cfg = RayConfig(inputs=tuple(paths), out=str(tmp_path / "out"), detect=False)
+    summary, memory = memory_of(lambda: predict_on_ray(cfg))
     assert (summary.images, summary.faces) == (300, 300)
     assert pq.read_table(tmp_path / "out").num_rows == 300
-    assert len(peaks) >= 3  # Ray's own processes and the workers were seen
-    assert max(peaks.values()) < 600, sorted(peaks.values())
-    assert driver["peak"] - driver["before"] < 100, driver
+    assert len(memory.peaks) >= 3  # Ray's own processes and the workers were seen
+    assert max(memory.peaks.values()) < 600, sorted(memory.peaks.values())
+    assert memory.driver_growth < 100, memory.driver_growth

@@ -105,9 +105,10 @@ def cache(tmp_path_factory):
     return load_cache(out)
 
 
-# `accurate` (eight views of a 3-model ensemble) classifies about 18 faces/s on an AVX2
-# core, 400 s for both splits, so by default it is checked on a sample; the exact check of
-# every model runs with FERKIT_FULL_DATA_TESTS=1 (`make test-data`).
+# `accurate` (eight views of a 4-network ensemble) classifies 19 faces/s on an AVX2 EPYC
+# (`ferkit models --benchmark`), 6 minutes for both splits, so by default it is checked
+# on a sample; every model is checked exactly with FERKIT_FULL_DATA_TESTS=1
+# (`make test-data`).
 FULL = os.environ.get("FERKIT_FULL_DATA_TESTS") == "1"
 SAMPLE = 400  # faces per split for a sampled model
 
