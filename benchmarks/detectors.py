@@ -1,14 +1,20 @@
 """Compare the face detectors on real faces in real photos, and choose the crop margin.
 
 The test set: FER-2013 PrivateTest faces (real photos of people, 48x48) enlarged to 80-192
-px and pasted, with feathered edges, into 640x480 crops of face-free photos that
-scikit-image and scikit-learn ship (coffee, cat, rocket, horse, brick, China, flower...).
-Ground-truth boxes are known, so we get recall, false positives (precision) and time per
-640x480 image; then each found face is re-cropped at several margins (and aligned, where
+px (`--faces`) and pasted, with feathered edges, into 640x480 (`--sizes`) crops of face-free
+photos that scikit-image and scikit-learn ship (coffee, cat, rocket, horse, brick, China,
+flower...). Ground-truth boxes are known, so we get recall, false positives (precision) and
+time per photo; then each found face is re-cropped at several margins (and aligned, where
 the detector gives eyes) and classified, which measures what the whole pipeline loses
 against the original crops.
 
     python benchmarks/detectors.py --data data/fer2013 [--images 150] [--detectors dlib,blazeface]
+    python benchmarks/detectors.py --faces all --sizes 640x480,1920x1080,4000x3000 \
+        --detectors blazeface-1pass,blazeface,haar
+
+`--faces all` pastes faces from 40 px up to the photo's whole short side (a fifth of them
+fill it), the close-ups and small faces that users bring; `blazeface-1pass` is BlazeFace as
+ferkit ran it before its close-up and large-photo passes, a baseline in the same run.
 
 Needs scikit-image and scikit-learn for the backgrounds (`pip install scikit-image
 scikit-learn`), dlib + face_recognition_models for `dlib`. It is the source of the detector
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -48,18 +55,42 @@ def backgrounds() -> list[np.ndarray]:
     return out
 
 
-def compose(rng, bgs, faces, labels, n_faces, tilt=0.0):
-    """A 640x480 canvas with `n_faces` non-overlapping pasted faces; returns the canvas and
-    [(box, label, original_crop)]."""
+def parse_size(text: str) -> tuple[int, int]:
+    w, _, h = text.partition("x")
+    return int(w), int(h)
+
+
+def face_sides(rng, faces: str, short: int) -> int:
+    """One pasted face's side, px: uniform in `lo-hi`, or for `all` log-uniform from 40 px
+    to the photo's whole short side (a fifth of them exactly that: faces filling the frame)."""
+    if faces != "all":
+        lo, hi = (int(v) for v in faces.split("-"))
+        return int(rng.integers(lo, hi + 1))
+    if rng.random() < 0.2:
+        return short
+    return round(float(np.exp(rng.uniform(np.log(40), np.log(short)))))
+
+
+def faces_text(faces: str) -> str:
+    return "40 px to the short side" if faces == "all" else f"{faces} px"
+
+
+def compose(rng, bgs, faces, labels, n_faces, tilt=0.0, size=(640, 480), sides="80-192"):
+    """A `size` (width, height) canvas with `n_faces` non-overlapping pasted faces; returns
+    the canvas and [(box, label, original_crop)]."""
+    width, height = size
     bg = bgs[rng.integers(len(bgs))]
-    y0, x0 = rng.integers(bg.shape[0] - 479), rng.integers(bg.shape[1] - 639)
-    canvas = bg[y0 : y0 + 480, x0 : x0 + 640].astype(np.float32).copy()
+    s = max(width / bg.shape[1], height / bg.shape[0])
+    if s > 1:  # the backgrounds are about 640x480: enlarge them for larger photos
+        bg = cv2.resize(bg, (round(bg.shape[1] * s) + 1, round(bg.shape[0] * s) + 1))
+    y0, x0 = rng.integers(bg.shape[0] - height + 1), rng.integers(bg.shape[1] - width + 1)
+    canvas = bg[y0 : y0 + height, x0 : x0 + width].astype(np.float32)
     truth = []
     for _ in range(50):
         if len(truth) == n_faces:
             break
-        s = int(rng.integers(80, 193))  # px; 80 is the default --min-face
-        x, y = int(rng.integers(0, 640 - s)), int(rng.integers(0, 480 - s))
+        s = face_sides(rng, sides, min(width, height))
+        x, y = int(rng.integers(0, width - s + 1)), int(rng.integers(0, height - s + 1))
         if any(
             x < bx + bw and bx < x + s and y < by + bh and by < y + s
             for (bx, by, bw, bh), *_ in truth
@@ -79,7 +110,9 @@ def compose(rng, bgs, faces, labels, n_faces, tilt=0.0):
     return canvas.astype(np.uint8), truth
 
 
-SIZE_BINS = ((80, 111), (112, 143), (144, 192))  # px, the pasted faces' sides
+# px, the pasted faces' sides: the three of 80-192 px faces, or doubling from 40 px for `all`
+SIZE_BINS = ((80, 111), (112, 143), (144, 192))
+ALL_BINS = ((40, 79), (80, 159), (160, 319), (320, 639), (640, 1279), (1280, 4000))
 
 
 def timed_matches(det, canvas, boxes, min_iou: float = 0.3):
@@ -99,101 +132,145 @@ def timed_matches(det, canvas, boxes, min_iou: float = 0.3):
     return used, false, seconds
 
 
-def size_bin(side: int) -> tuple[int, int]:
-    return next(b for b in SIZE_BINS if side <= b[1])
+def size_bin(side: int, bins=SIZE_BINS) -> tuple[int, int]:
+    return next(b for b in bins if side <= b[1])
+
+
+class OnePass:
+    """BlazeFace as ferkit ran it before the close-up and large-photo passes: full range
+    once at 192x192, boxes grown by no margin (the baseline of `--detectors blazeface-1pass`)."""
+
+    name, align, margin = "blazeface-1pass", False, 0.0
+
+    def __init__(self) -> None:
+        from ferkit.vision.blazeface import BlazeFaceDetector
+
+        self.inner = BlazeFaceDetector()
+        self.inner.passes = lambda image: [self.inner.full.run(image, 0.5)]
+
+    def detect(self, image):
+        return [replace(d, frame=None) for d in self.inner.detect(image)]
+
+
+def detector(spec: str, min_face: int | None):
+    """A detector by `make_detector`'s name, or `blazeface-1pass` (the baseline above), or
+    `blazeface-pxN`: BlazeFace searching large photos with `N` px faces (`FACE_PX`)."""
+    if spec == "blazeface-1pass":
+        return OnePass()
+    if spec.startswith("blazeface-px"):
+        det = make_detector("blazeface", min_face=min_face)
+        det.face_px = float(spec.removeprefix("blazeface-px"))
+        return det
+    return make_detector(spec, min_face=min_face)
+
+
+def evaluate(det, scenes, empties, bins):
+    """Recall, false faces, times and the found faces of one detector on one photo size."""
+    times, tp, fp, fp_empty = [], 0, 0, 0
+    found_by_size = {b: [0, 0] for b in bins}  # (found, all) per true face size
+    matched = []  # (detection, label, image)
+    for canvas, truth in scenes:
+        used, false, seconds = timed_matches(det, canvas, [t[0] for t in truth])
+        times.append(seconds)
+        fp += false
+        matched += [(d, truth[j][1], canvas) for j, d in used.items()]
+        tp += len(used)
+        for j, t in enumerate(truth):
+            counts = found_by_size[size_bin(t[0][2], bins)]
+            counts[0] += j in used
+            counts[1] += 1
+    for canvas in empties:
+        t0 = time.perf_counter()
+        fp_empty += len(det.detect(canvas))
+        times.append(time.perf_counter() - t0)
+    return tp, fp, fp_empty, statistics.median(times), found_by_size, matched
+
+
+def crop_accuracy(clf, matched, margins) -> None:
+    """Accuracy on the found faces, cropped at each margin (and aligned, where the detector
+    gives eyes), and by the detector's own frame where it places one."""
+    size = clf.info.input_size
+    y = np.array([m[1] for m in matched])
+    for margin in margins:
+        for align in (False, True):
+            if align and not any(m[0].eyes for m in matched):
+                continue
+            crops = [
+                crop_face(im, d.box, size, margin, eye_angle(d.eyes) if align and d.eyes else 0)
+                for d, _, im in matched
+            ]
+            acc = float(np.mean(clf.classify(crops).argmax(1) == y))
+            tag = ", aligned" if align else ""
+            print(f"  margin {margin:.1f}{tag}: accuracy on found faces {100 * acc:.1f}%")
+    if matched and all(d.frame is not None for d, _, _ in matched):
+        crops = [crop_face(im, d.frame, size) for d, _, im in matched]
+        acc = float(np.mean(clf.classify(crops).argmax(1) == y))
+        print(f"  its keypoints' frame (the default): accuracy on found faces {100 * acc:.1f}%")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="data/fer2013", help="prepared FER-2013 cache")
-    ap.add_argument("--images", type=int, default=150)
-    ap.add_argument("--detectors", default="haar,dlib")
+    ap.add_argument("--images", type=int, default=150, help="photos with faces, per size")
+    ap.add_argument("--detectors", default="haar,dlib", help="also blazeface-1pass (before)")
+    ap.add_argument("--sizes", default="640x480", help="photo sizes, e.g. 640x480,4000x3000")
+    ap.add_argument("--faces", default="80-192", help="face sides LO-HI px, or all: 40 px "
+                    "to the photo's short side")  # fmt: skip
     ap.add_argument("--margins", default="-0.1,0,0.1,0.2")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dlib-threshold", type=float, help="override dlib's SVM cut-off")
-    ap.add_argument("--blazeface-threshold", type=float, help="override BlazeFace's cut-off")
-    ap.add_argument("--blazeface-tile-face", type=float, help="override blazeface.TILE_FACE, px")
     ap.add_argument("--min-face", type=int, help="smallest face, px (default: each detector's)")
     ap.add_argument("--tilt", type=float, default=0.0, help="rotate pasted faces up to +-DEG")
     args = ap.parse_args()
 
     faces, labels = load_cache(args.data).split("PrivateTest")
-    rng = np.random.default_rng(args.seed)
-    bgs = backgrounds()
-    scenes = [
-        compose(rng, bgs, faces, labels, int(rng.integers(1, 4)), args.tilt)
-        for _ in range(args.images)
-    ]
-    empties = [compose(rng, bgs, faces, labels, 0)[0] for _ in range(args.images)]
-    n_true = sum(len(t) for _, t in scenes)
     clf = Classifier(threads=1)
     margins = [float(m) for m in args.margins.split(",")]
-    size = clf.info.input_size
-
-    truth_all = [t for _, ts in scenes for t in ts]
-    base = clf.classify([t[2] for t in truth_all]).argmax(1)
-    base_acc = float(np.mean(base == np.array([t[1] for t in truth_all])))
-    print(
-        f"{len(scenes)} photos with {n_true} faces (tilted up to {args.tilt:g} degrees), "
-        f"{len(empties)} face-free photos, 640x480"
-    )
-    print(f"classifier on the original 48x48 crops of those faces: {100 * base_acc:.1f}%\n")
-
+    bins = ALL_BINS if args.faces == "all" else SIZE_BINS
     cv2.setNumThreads(1)
-    if args.blazeface_tile_face:
-        import ferkit.vision.blazeface as bf
-
-        bf.TILE_FACE = args.blazeface_tile_face
+    dets = {}
     for spec in args.detectors.split(","):
         try:
-            det = make_detector(spec, min_face=args.min_face)
-            cut_off = {"dlib": args.dlib_threshold, "blazeface": args.blazeface_threshold}
-            if cut_off.get(spec) is not None:
-                det.threshold = cut_off[spec]
+            dets[spec] = detector(spec, args.min_face)
+            if spec == "dlib" and args.dlib_threshold is not None:
+                dets[spec].threshold = args.dlib_threshold
         except Exception as exc:
             print(f"{spec}: unavailable ({exc})")
-            continue
-        times, tp, fp, fp_empty = [], 0, 0, 0
-        found_by_size = {b: [0, 0] for b in SIZE_BINS}  # (found, all) per true face size
-        matched = []  # (detection, label, image)
-        for canvas, truth in scenes:
-            used, false, seconds = timed_matches(det, canvas, [t[0] for t in truth])
-            times.append(seconds)
-            fp += false
-            matched += [(d, truth[j][1], canvas) for j, d in used.items()]
-            tp += len(used)
-            for j, t in enumerate(truth):
-                counts = found_by_size[size_bin(t[0][2])]
-                counts[0] += j in used
-                counts[1] += 1
-        for canvas in empties:
-            t0 = time.perf_counter()
-            fp_empty += len(det.detect(canvas))
-            times.append(time.perf_counter() - t0)
-        ms = 1000 * statistics.median(times)
-        print(
-            f"{spec}: recall {100 * tp / n_true:.1f}%, precision {100 * tp / max(1, tp + fp):.1f}%,"
-            f" false faces on face-free photos {fp_empty}/{len(empties)}, {ms:.1f} ms/photo"
-        )
-        print(
-            "  recall by face size: "
-            + ", ".join(
-                f"{lo}-{hi} px {100 * f / max(1, n):.1f}%"
-                for (lo, hi), (f, n) in found_by_size.items()
+    for photo_size in map(parse_size, args.sizes.split(",")):
+        rng = np.random.default_rng(args.seed)
+        bgs = backgrounds()
+        scenes = [
+            compose(
+                rng, bgs, faces, labels, int(rng.integers(1, 4)), args.tilt, photo_size, args.faces
             )
+            for _ in range(args.images)
+        ]
+        empties = [compose(rng, bgs, faces, labels, 0, size=photo_size)[0] for _ in scenes]
+        n_true = sum(len(t) for _, t in scenes)
+        truth_all = [t for _, ts in scenes for t in ts]
+        base = clf.classify([t[2] for t in truth_all]).argmax(1)
+        base_acc = float(np.mean(base == np.array([t[1] for t in truth_all])))
+        print(
+            f"\n{len(scenes)} {photo_size[0]}x{photo_size[1]} photos with {n_true} faces of "
+            f"{faces_text(args.faces)} (tilted up "
+            f"to {args.tilt:g} degrees), {len(empties)} face-free photos; classifier on the "
+            f"original 48x48 crops of those faces: {100 * base_acc:.1f}%"
         )
-        y = np.array([m[1] for m in matched])
-        for margin in margins:
-            for align in (False, True):
-                if align and not any(m[0].eyes for m in matched):
-                    continue
-                crops = [
-                    crop_face(im, d.box, size, margin, eye_angle(d.eyes) if align and d.eyes else 0)
-                    for d, _, im in matched
-                ]
-                acc = float(np.mean(clf.classify(crops).argmax(1) == y))
-                tag = ", aligned" if align else ""
-                print(f"  margin {margin:.1f}{tag}: accuracy on found faces {100 * acc:.1f}%")
+        first_ms = None
+        for spec, det in dets.items():
+            tp, fp, fp_empty, seconds, by_size, matched = evaluate(det, scenes, empties, bins)
+            first_ms = first_ms or 1000 * seconds
+            print(
+                f"{spec}: recall {100 * tp / n_true:.1f}%, precision "
+                f"{100 * tp / max(1, tp + fp):.1f}%, false faces on face-free photos "
+                f"{fp_empty}/{len(empties)}, {1000 * seconds:.1f} ms/photo "
+                f"({1000 * seconds / first_ms:.2f}x the first)"
+            )
+            print("  recall by face side: " + ", ".join(
+                f"{lo}-{hi} px {100 * f / n:.1f}% ({n})"
+                for (lo, hi), (f, n) in by_size.items() if n
+            ))  # fmt: skip
+            crop_accuracy(clf, matched, margins)
 
 
 if __name__ == "__main__":

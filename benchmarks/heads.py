@@ -18,6 +18,11 @@ Three people are few: read it as "how each detector copes with heads, poses and 
 per portrait, beside detectors.py's 3,589 faces, not as a face-detection benchmark.
 
     python benchmarks/heads.py [--images 300] [--detectors haar,dlib,blazeface] [--tilt 25] [--dim]
+    python benchmarks/heads.py --faces all --sizes 640x480,1920x1080,4000x3000 \
+        --detectors blazeface-1pass,blazeface,haar
+
+`--faces all` sizes faces from 40 px up to the photo's whole short side (a fifth of them fill
+it; the head around such a face runs off the photo, as in a close-up portrait).
 
 Needs scikit-image and scikit-learn (backgrounds), as detectors.py does.
 """
@@ -30,9 +35,17 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from detectors import backgrounds, timed_matches
+from detectors import (
+    ALL_BINS,
+    backgrounds,
+    detector,
+    face_sides,
+    faces_text,
+    parse_size,
+    size_bin,
+    timed_matches,
+)
 
-from ferkit.vision.detect import make_detector
 from ferkit.vision.recognize import eye_angle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,13 +75,17 @@ def portraits() -> dict[str, tuple[np.ndarray, tuple[int, ...]]]:
     return out
 
 
-def paste(rng, canvas, head, face, placed, tilt):
-    """Paste one head (resized, maybe mirrored and rotated) where it overlaps nothing in
-    `placed`; returns its face box in canvas pixels, whether it was mirrored and the
-    rotation in degrees (counter-clockwise), or None when it did not fit."""
-    side = int(rng.integers(60, 193))
+def paste(rng, canvas, head, face, placed, tilt, sides="60-192"):
+    """Paste one head (resized, maybe mirrored and rotated) where its face overlaps no face
+    in `placed`; the head may run off the photo's edges, its face may not. Returns its face
+    box in canvas pixels, whether it was mirrored and the rotation in degrees
+    (counter-clockwise), or None when it did not fit."""
+    height, width = canvas.shape[:2]
+    side = face_sides(rng, sides, min(width, height))
     s = side / face[2]
-    img = cv2.resize(head, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    img = cv2.resize(
+        head, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+    )
     fx, fy, fw, fh = (v * s for v in face)
     h, w = img.shape[:2]
     mirrored, angle = bool(rng.random() < 0.5), float(rng.uniform(-tilt, tilt))
@@ -77,28 +94,40 @@ def paste(rng, canvas, head, face, placed, tilt):
     if tilt:  # in-plane rotation about the face's centre; the box keeps its size
         m = cv2.getRotationMatrix2D((fx + fw / 2, fy + fh / 2), angle, 1.0)
         img = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
-    if w >= 640 or h >= 480:
+    if fw > width or fh > height:
         return None
-    x, y = int(rng.integers(0, 640 - w)), int(rng.integers(0, 480 - h))
-    if any(x < bx + bw and bx < x + w and y < by + bh and by < y + h for bx, by, bw, bh in placed):
+    # the face's top-left corner in the canvas, so that the face lies inside it
+    bx = int(rng.integers(0, int(width - fw) + 1))
+    by = int(rng.integers(0, int(height - fh) + 1))
+    box = (bx, by, fw, fh)
+    if any(
+        bx < px + pw and px < bx + fw and by < py + ph and py < by + fh for px, py, pw, ph in placed
+    ):
         return None
+    x, y = round(bx - fx), round(by - fy)  # the head's corner, maybe off the canvas
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
     ramp = lambda n: np.minimum(1, np.minimum(np.arange(n), np.arange(n)[::-1]) / (0.06 * n))  # noqa: E731
     alpha = np.minimum.outer(ramp(h), ramp(w))[:, :, None]  # feathered edge, 6% of the side
-    region = canvas[y : y + h, x : x + w]
-    canvas[y : y + h, x : x + w] = alpha * img + (1 - alpha) * region
-    placed.append((x, y, w, h))
-    return (x + fx, y + fy, fw, fh), mirrored, angle if tilt else 0.0
+    part = (slice(y0 - y, y1 - y), slice(x0 - x, x1 - x))
+    region = canvas[y0:y1, x0:x1]
+    canvas[y0:y1, x0:x1] = alpha[part] * img[part] + (1 - alpha[part]) * region
+    placed.append(box)
+    return box, mirrored, angle if tilt else 0.0
 
 
-def scene(rng, bgs, heads, tilt, dim):
+def scene(rng, bgs, heads, tilt, dim, size=(640, 480), sides="60-192"):
+    width, height = size
     bg = bgs[rng.integers(len(bgs))]
-    y0, x0 = rng.integers(bg.shape[0] - 479), rng.integers(bg.shape[1] - 639)
-    canvas = bg[y0 : y0 + 480, x0 : x0 + 640].astype(np.float32).copy()
+    s = max(width / bg.shape[1], height / bg.shape[0])
+    if s > 1:  # the backgrounds are about 640x480: enlarge them for larger photos
+        bg = cv2.resize(bg, (round(bg.shape[1] * s) + 1, round(bg.shape[0] * s) + 1))
+    y0, x0 = rng.integers(bg.shape[0] - height + 1), rng.integers(bg.shape[1] - width + 1)
+    canvas = bg[y0 : y0 + height, x0 : x0 + width].astype(np.float32)
     truth, placed, names = [], [], list(heads)
     for _ in range(int(rng.integers(1, 4))):
         for _ in range(20):
             name = names[rng.integers(len(names))]
-            pasted = paste(rng, canvas, *heads[name], placed, tilt)
+            pasted = paste(rng, canvas, *heads[name], placed, tilt, sides)
             if pasted is not None:
                 truth.append((pasted[0], name, *pasted[1:]))
                 break
@@ -109,62 +138,78 @@ def scene(rng, bgs, heads, tilt, dim):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--images", type=int, default=300)
-    ap.add_argument("--detectors", default="haar,dlib,blazeface")
+    ap.add_argument("--images", type=int, default=300, help="photos per size")
+    ap.add_argument("--detectors", default="haar,dlib,blazeface", help="also blazeface-1pass")
+    ap.add_argument("--sizes", default="640x480", help="photo sizes, e.g. 640x480,4000x3000")
+    ap.add_argument("--faces", default="60-192", help="face sides LO-HI px, or all: 40 px "
+                    "to the photo's short side")  # fmt: skip
     ap.add_argument("--min-face", type=int, help="smallest face, px (default: each detector's)")
     ap.add_argument("--tilt", type=float, default=0.0, help="rotate heads up to +-DEG")
     ap.add_argument("--dim", action="store_true", help="dim light: 0.3x, gamma 1.5, noise")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
-    rng = np.random.default_rng(args.seed)
-    bgs, heads = backgrounds(), portraits()
-    scenes = [scene(rng, bgs, heads, args.tilt, args.dim) for _ in range(args.images)]
-    n_true = sum(len(t) for _, t in scenes)
-    print(
-        f"{len(scenes)} photos with {n_true} heads of 3 people (faces 60-192 px, tilted up to "
-        f"{args.tilt:g} degrees{', dim light' if args.dim else ''}), 640x480, one core"
-    )
+    bins = ALL_BINS if args.faces == "all" else SIZE_BINS
     cv2.setNumThreads(1)
+    bgs, heads = backgrounds(), portraits()
+    dets = {}
     for spec in args.detectors.split(","):
         try:
-            det = make_detector(spec, min_face=args.min_face)
+            dets[spec] = detector(spec, args.min_face)
         except Exception as exc:
             print(f"{spec}: unavailable ({exc})")
-            continue
-        times, fp, eye_errors = [], 0, {n: [] for n in PORTRAITS}
-        hits = {k: [0, 0] for k in [*PORTRAITS, *SIZE_BINS]}  # (found, all)
-        upright = {}  # each portrait's own eye line as this detector sees it, degrees
-        for name, (head, _) in heads.items():
-            found = [d for d in det.detect(head) if d.eyes]
-            upright[name] = eye_angle(found[0].eyes) if found else None
-        for canvas, truth in scenes:
-            used, false, seconds = timed_matches(det, canvas, [t[0] for t in truth])
-            times.append(seconds)
-            fp += false
-            for j, d in used.items():
-                _, name, mirrored, angle = truth[j]
-                if d.eyes and upright[name] is not None:  # a mirror flips the eye line
-                    true = (-1 if mirrored else 1) * upright[name] - angle
-                    eye_errors[name].append(abs(eye_angle(d.eyes) - true))
-            for j, (box, name, *_) in enumerate(truth):
-                size = next(b for b in SIZE_BINS if round(box[2]) <= b[1])
-                for key in (name, size):
-                    hits[key][0] += j in used
-                    hits[key][1] += 1
-        tp = sum(hits[n][0] for n in PORTRAITS)
-        ms = 1000 * statistics.median(times)
-        print(f"{spec}: recall {100 * tp / n_true:.1f}%, {fp} false faces, {ms:.1f} ms/photo")
-        rows = [(n, *hits[n]) for n in PORTRAITS] + [
-            (f"{lo}-{hi} px", *hits[(lo, hi)]) for lo, hi in SIZE_BINS
+    for width, height in map(parse_size, args.sizes.split(",")):
+        rng = np.random.default_rng(args.seed)
+        scenes = [
+            scene(rng, bgs, heads, args.tilt, args.dim, (width, height), args.faces)
+            for _ in range(args.images)
         ]
-        print("  " + ", ".join(f"{k} {100 * f / max(1, n):.1f}%" for k, f, n in rows))
-        errs = {n: np.percentile(e, [50, 90]) for n, e in eye_errors.items() if e}
-        if errs:
-            print(
-                "  eye line off the true one, median / 90th percentile: "
-                + ", ".join(f"{n} {a:.1f} / {b:.1f} deg" for n, (a, b) in errs.items())
-            )
+        n_true = sum(len(t) for _, t in scenes)
+        print(
+            f"\n{len(scenes)} {width}x{height} photos with {n_true} heads of 3 people (faces "
+            f"{faces_text(args.faces)}, tilted up "
+            f"to {args.tilt:g} degrees{', dim light' if args.dim else ''}), one core"
+        )
+        for spec, det in dets.items():
+            evaluate(spec, det, heads, scenes, bins)
+
+
+def evaluate(spec, det, heads, scenes, bins) -> None:
+    """Print one detector's recall (per person and face size), false faces, time and eye
+    line error on `scenes`."""
+    times, fp, eye_errors = [], 0, {n: [] for n in PORTRAITS}
+    hits = {k: [0, 0] for k in [*PORTRAITS, *bins]}  # (found, all)
+    upright = {}  # each portrait's own eye line as this detector sees it, degrees
+    for name, (head, _) in heads.items():
+        found = [d for d in det.detect(head) if d.eyes]
+        upright[name] = eye_angle(found[0].eyes) if found else None
+    for canvas, truth in scenes:
+        used, false, seconds = timed_matches(det, canvas, [t[0] for t in truth])
+        times.append(seconds)
+        fp += false
+        for j, d in used.items():
+            _, name, mirrored, angle = truth[j]
+            if d.eyes and upright[name] is not None:  # a mirror flips the eye line
+                true = (-1 if mirrored else 1) * upright[name] - angle
+                eye_errors[name].append(abs(eye_angle(d.eyes) - true))
+        for j, (box, name, *_) in enumerate(truth):
+            for key in (name, size_bin(round(box[2]), bins)):
+                hits[key][0] += j in used
+                hits[key][1] += 1
+    tp = sum(hits[n][0] for n in PORTRAITS)
+    n_true = sum(hits[n][1] for n in PORTRAITS)
+    ms = 1000 * statistics.median(times)
+    print(f"{spec}: recall {100 * tp / n_true:.1f}%, {fp} false faces, {ms:.1f} ms/photo")
+    rows = [(n, *hits[n]) for n in PORTRAITS] + [
+        (f"{lo}-{hi} px", *hits[(lo, hi)]) for lo, hi in bins
+    ]
+    print("  " + ", ".join(f"{k} {100 * f / n:.1f}% ({n})" for k, f, n in rows if n))
+    errs = {n: np.percentile(e, [50, 90]) for n, e in eye_errors.items() if e}
+    if errs:
+        print(
+            "  eye line off the true one, median / 90th percentile: "
+            + ", ".join(f"{n} {a:.1f} / {b:.1f} deg" for n, (a, b) in errs.items())
+        )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,10 @@
   each model with the default detector, then for each of `--detectors` with the default
   model (and the detector alone), as ratios to the first detector;
 - video: frames/s of `process_video` on a generated 640x480 clip, without and with the
-  annotated mp4 written, for each of `--detectors`.
+  annotated mp4 written, for each of `--detectors`;
+- group photo: a 1920x1080 JPEG of four people whose faces are 90 px, end to end, and how
+  many of the four each detector finds. `blazeface-1pass` in `--detectors` is BlazeFace as
+  ferkit ran it before its close-up and large-photo passes (benchmarks/detectors.py).
 `--fer-python` points at an interpreter with the `fer` package installed (it needs
 TensorFlow, setuptools<80 and OpenCV 4); its default pipeline is measured on the same
 crops and photo in a subprocess, so both sides are timed in this one run: its TFLite path
@@ -33,6 +36,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from detectors import detector
 
 from ferkit import EmotionRecognizer
 from ferkit.apps.video import VideoConfig, process_video
@@ -87,6 +91,23 @@ def photo_640x480() -> bytes:
     return cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
 
+def group_1920x1080(face_px: int = 90) -> bytes:
+    """Four people (the three portraits of heads.py, one mirrored) whose faces are `face_px`
+    wide, in a row across a 1920x1080 face-free photo (a scikit-image background), JPEG."""
+    from detectors import backgrounds
+    from heads import portraits
+
+    canvas = cv2.resize(backgrounds()[0], (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    heads = list(portraits().values())
+    heads.append((heads[0][0][:, ::-1], heads[0][1]))
+    for i, (head, (*_, fw, _)) in enumerate(heads):
+        s = face_px / fw
+        head = cv2.resize(head, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        x, y = 150 + 450 * i, 300 + 200 * (i % 2)
+        canvas[y : y + head.shape[0], x : x + head.shape[1]] = head
+    return cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
 def median_ms(fn: Callable[[], object], runs: int = 100) -> float:
     """Median wall time of `fn()` in ms over `runs` calls, after one warm-up call."""
     fn()
@@ -98,9 +119,9 @@ def median_ms(fn: Callable[[], object], runs: int = 100) -> float:
     return 1000 * statistics.median(times)
 
 
-def photo_ms(rec: EmotionRecognizer, jpeg: bytes) -> tuple[float, int]:
+def photo_ms(rec: EmotionRecognizer, jpeg: bytes, runs: int = 100) -> tuple[float, int]:
     """Decode + detect + crop + classify one JPEG: median ms, and the faces found."""
-    return median_ms(lambda: rec.predict(jpeg)), len(rec.predict(jpeg))
+    return median_ms(lambda: rec.predict(jpeg), runs), len(rec.predict(jpeg))
 
 
 def detect_ms(rec: EmotionRecognizer, jpeg: bytes) -> float:
@@ -185,16 +206,20 @@ def main() -> None:
         rec = EmotionRecognizer(model=path, threads=args.threads)
         ms, n = photo_ms(rec, jpeg)
         print(f"photo 640x480, {name}: {ms:.1f} ms median (decode + detect + classify, {n} face)")
-    first_ms = first_fps = None
+    first_ms = first_fps = first_group = None
+    group = group_1920x1080()
     for spec in args.detectors.split(","):
-        rec = EmotionRecognizer(detector=spec, threads=args.threads)
+        rec = EmotionRecognizer(detector=detector(spec, None), threads=args.threads)
         ms, n = photo_ms(rec, jpeg)
         plain, written = video_fps(rec, jpeg, tmp)
+        group_ms, group_n = photo_ms(rec, group, runs=10)
         first_ms, first_fps = first_ms or ms, first_fps or plain
+        first_group = first_group or group_ms
         print(
             f"detector {spec}: photo {ms:.1f} ms ({ms / first_ms:.2f}x, {n} face; detection "
             f"alone {detect_ms(rec, jpeg):.1f} ms); video {plain:.0f} fps "
-            f"({plain / first_fps:.2f}x), {written:.0f} fps writing the mp4"
+            f"({plain / first_fps:.2f}x), {written:.0f} fps writing the mp4; 1920x1080 group "
+            f"photo {group_ms:.1f} ms ({group_ms / first_group:.2f}x), {group_n} of 4 faces"
         )
 
     if fer:

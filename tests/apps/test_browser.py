@@ -10,6 +10,7 @@ import time
 import pytest
 
 from tests.chromium import CHROMEDRIVER, CHROMIUM, ROOT, chrome, ferkit_serve, write_y4m
+from tests.vision.test_recognize import FACE_BOX  # the default detector's box on the astronaut
 
 ARTIFACTS = ROOT / "artifacts"
 
@@ -62,7 +63,7 @@ def test_upload_shows_boxes_and_seven_bars(server, browser):
         "const c = document.getElementById('canvas').getContext('2d');"
         "const r = arguments[0]; return Array.from(c.getImageData(r[0] + r[2] / 2, r[1] + r[3],"
         " 1, 1).data);",
-        [174, 70, 105, 105],  # the default detector's (BlazeFace's) box on the astronaut
+        list(FACE_BOX),
     )
     assert pixel[:3] == [240, 228, 66]  # happy's yellow on the box's bottom edge
     ARTIFACTS.mkdir(exist_ok=True)

@@ -10,7 +10,7 @@ from ferkit.cli import main
 from ferkit.modelfile import catalog
 from ferkit.modelfile.classifier import Classifier
 from ferkit.modelfile.shipped import SHIPPED_MODELS, recorded_sha256, shipped_model_path
-from ferkit.vision.blazeface import MODEL_FILE as DETECTOR_FILE
+from ferkit.vision.blazenet import FULL_RANGE, SHORT_RANGE
 from tests.modelfile.test_shipped_model import SHIPPED, _card_accuracy
 
 WEIGHTS = shipped_model_path("SHA256SUMS").parent
@@ -22,9 +22,9 @@ def _rows(capsys, *flags: str) -> list[dict]:
     return json.loads(capsys.readouterr().out)
 
 
-def test_models_lists_every_shipped_emotion_model_and_not_the_detector(capsys):
+def test_models_lists_every_shipped_emotion_model_and_not_the_detectors(capsys):
     rows = _rows(capsys)
-    on_disk = {p.name for p in WEIGHTS.glob("*.onnx")} - {DETECTOR_FILE}
+    on_disk = {p.name for p in WEIGHTS.glob("*.onnx")} - {FULL_RANGE.file, SHORT_RANGE.file}
     assert {r["file"] for r in rows} == on_disk  # every file a name, every name a file
     assert [r["name"] for r in rows] == [n for n in SHIPPED_MODELS if n in SHIPPED]
     for r in rows:

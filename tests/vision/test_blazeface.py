@@ -3,74 +3,80 @@ weighted NMS, and the shipped file's SHA-256."""
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 
 from ferkit.core.errors import FerkitError
 from ferkit.modelfile.shipped import recorded_sha256, sha256_file, shipped_model_path
 from ferkit.vision.blazeface import (
-    MODEL_FILE,
     BlazeFaceDetector,
-    anchors,
-    decode,
-    letterbox,
-    tiles,
+    frame,
+    search_size,
     weighted_nms,
 )
+from ferkit.vision.blazenet import FULL_RANGE, SHORT_RANGE, anchors, decode, letterbox
 
 
-def test_anchors_are_the_centres_of_a_48_by_48_grid_row_by_row():
-    a = anchors()
+def test_full_range_anchors_are_the_centres_of_its_4_px_cells_row_by_row():
+    a = anchors(192, 192, FULL_RANGE.layers)
     assert a.shape == (2304, 2)
-    np.testing.assert_allclose(a[0], [0.5 / 48, 0.5 / 48])
-    np.testing.assert_allclose(a[1], [1.5 / 48, 0.5 / 48])  # x moves first
-    np.testing.assert_allclose(a[48], [0.5 / 48, 1.5 / 48])  # then the next row
-    np.testing.assert_allclose(a[-1], [47.5 / 48, 47.5 / 48])
+    np.testing.assert_allclose(a[0], [2, 2])
+    np.testing.assert_allclose(a[1], [6, 2])  # x moves first
+    np.testing.assert_allclose(a[48], [2, 6])  # then the next row
+    np.testing.assert_allclose(a[-1], [190, 190])
+    assert anchors(352, 576, FULL_RANGE.layers).shape == (88 * 144, 2)  # any input size
+
+
+def test_short_range_anchors_are_mediapipes_896():
+    a = anchors(128, 128, SHORT_RANGE.layers)
+    assert a.shape == (896, 2)  # 16x16 cells of 8 px, 2 each; 8x8 of 16 px, 6 each
+    np.testing.assert_allclose(a[:3], [[4, 4], [4, 4], [12, 4]])
+    np.testing.assert_allclose(a[512:519], [[8, 8]] * 6 + [[24, 8]])
+    np.testing.assert_allclose(a[-1], [120, 120])
 
 
 def test_decode_adds_offsets_to_the_anchor_and_applies_a_clipped_sigmoid():
-    centres = np.array([[0.25, 0.5], [0.75, 0.75]], np.float32)
+    centres = np.array([[48, 96], [144, 144]], np.float32)  # input px
     raw = np.zeros((2, 16), np.float32)
     # anchor 0: centre moved by (+19.2, -9.6) px, 96x48 px, right eye 9.6 px left of centre
     raw[0, :4] = [19.2, -9.6, 96, 48]
     raw[0, 4:6] = [-9.6, 0]
     scores = np.array([0.0, 500.0], np.float32)  # logits; 500 is clipped to 100
     boxes, kps, p = decode(raw, scores, centres)
-    cx, cy = 0.25 + 0.1, 0.5 - 0.05
-    np.testing.assert_allclose(boxes[0], [cx - 0.25, cy - 0.125, cx + 0.25, cy + 0.125], atol=1e-6)
-    np.testing.assert_allclose(kps[0, 0], [0.25 - 0.05, 0.5], atol=1e-6)
-    np.testing.assert_allclose(kps[1], np.tile([0.75, 0.75], (6, 1)), atol=1e-6)  # no offsets
-    np.testing.assert_allclose(boxes[1], [0.75, 0.75, 0.75, 0.75], atol=1e-6)  # no size
+    cx, cy = 48 + 19.2, 96 - 9.6
+    np.testing.assert_allclose(boxes[0], [cx - 48, cy - 24, cx + 48, cy + 24], atol=1e-4)
+    np.testing.assert_allclose(kps[0, 0], [48 - 9.6, 96], atol=1e-4)
+    np.testing.assert_allclose(kps[1], np.tile([144, 144], (6, 1)), atol=1e-4)  # no offsets
+    np.testing.assert_allclose(boxes[1], [144, 144, 144, 144], atol=1e-4)  # no size
     np.testing.assert_allclose(p, [0.5, 1.0])
 
 
 @pytest.mark.parametrize(
-    ("h", "w", "scale", "pad"),
-    [(100, 200, 0.96, (0, 48)), (400, 100, 0.48, (72, 0)), (192, 192, 1.0, (0, 0)),
-     (480, 640, 0.3, (0, 24))],
+    ("h", "w", "size", "zoom", "scale", "pad"),
+    [(100, 200, (192, 192), 1, 0.96, (0, 48)), (400, 100, (192, 192), 1, 0.48, (72, 0)),
+     (192, 192, (192, 192), 1, 1.0, (0, 0)), (480, 640, (192, 192), 1, 0.3, (0, 24)),
+     (1080, 1920, (352, 576), 1, 0.3, (0, 14)), (100, 100, (128, 128), 1.5, 0.85, (21, 21))],
 )  # fmt: skip
-def test_letterbox_fits_pads_and_maps_back(h, w, scale, pad):
+def test_letterbox_fits_pads_and_maps_back(h, w, size, zoom, scale, pad):
     image = np.full((h, w, 3), 255, np.uint8)
-    x, lb = letterbox(image)
-    assert x.shape == (1, 3, 192, 192) and x.dtype == np.float32
+    x, lb = letterbox(image, *size, zoom_out=zoom)
+    assert x.shape == (1, 3, *size) and x.dtype == np.float32
     assert (lb.scale, lb.pad_x, lb.pad_y) == pytest.approx((scale, *pad))
     # the photo is white (1.0), the padding black (-1.0)
     assert x[0, :, pad[1] + 1, pad[0] + 1].tolist() == [1.0, 1.0, 1.0]
     if pad[1]:
-        assert x[0, :, pad[1] - 1, 96].tolist() == [-1.0, -1.0, -1.0]
+        assert x[0, :, pad[1] - 1, size[1] // 2].tolist() == [-1.0, -1.0, -1.0]
     corners = np.array([[0, 0], [w, h], [w / 4, h / 2]], np.float32)
-    inside = (corners * lb.scale + np.array(pad)) / 192  # photo px -> 0..1 of the input
+    inside = corners * lb.scale + np.array(pad)  # photo px -> input px
     np.testing.assert_allclose(lb.to_photo(inside), corners, atol=1e-3)
 
 
 def test_letterbox_sends_rgb_from_bgr_and_gray():
     bgr = np.zeros((10, 10, 3), np.uint8)
     bgr[..., 2] = 255  # red in BGR
-    x, _ = letterbox(bgr)
+    x, _ = letterbox(bgr, 192, 192)
     assert x[0, :, 96, 96].tolist() == [1.0, -1.0, -1.0]  # R, G, B
-    x, _ = letterbox(np.full((10, 10), 255, np.uint8))
+    x, _ = letterbox(np.full((10, 10), 255, np.uint8), 192, 192)
     assert x[0, :, 96, 96].tolist() == [1.0, 1.0, 1.0]
 
 
@@ -88,9 +94,12 @@ def test_weighted_nms_merges_overlaps_by_score_and_keeps_the_rest():
     assert weighted_nms(boxes[:0], kps[:0], scores[:0]) == []
 
 
-def test_the_shipped_model_is_the_recorded_one_and_a_tampered_one_is_refused(monkeypatch):
-    path = shipped_model_path(MODEL_FILE)
-    assert recorded_sha256(MODEL_FILE) == sha256_file(path)
+@pytest.mark.parametrize("network", [FULL_RANGE, SHORT_RANGE])
+def test_the_shipped_models_are_the_recorded_ones_and_a_tampered_one_is_refused(
+    monkeypatch, network
+):
+    path = shipped_model_path(network.file)
+    assert recorded_sha256(network.file) == sha256_file(path)
     fake = lambda name: "0" * 64  # noqa: E731
     monkeypatch.setattr("ferkit.modelfile.shipped.recorded_sha256", fake)
     with pytest.raises(FerkitError, match="does not match the recorded"):
@@ -110,41 +119,24 @@ def test_min_face_drops_smaller_faces():
 def test_each_detector_has_its_own_smallest_face_unless_told():
     from ferkit.vision.detect import make_detector
 
-    one_pass = make_detector("blazeface")  # the default: one pass, faces under 40 px dropped
-    assert (one_pass.min_face, one_pass.tiled) == (40, False)
+    default = make_detector("blazeface")  # searches for 80 px faces, keeps them from 40 px
+    assert (default.search_face, default.min_face) == (80, 40)
     assert make_detector("haar").min_face == 80  # the cascade's time grows as it shrinks
     told = make_detector("blazeface", min_face=60)
-    assert (told.min_face, told.tiled) == (60, True)
+    assert (told.search_face, told.min_face) == (60, 60)
 
 
-@pytest.mark.parametrize(("w", "h", "min_face"), [(640, 480, 40), (1920, 1080, 40), (500, 900, 25)])
-def test_tiles_hold_every_face_down_to_min_face_wholly_in_one_window(w, h, min_face):
-    windows = tiles(w, h, min_face)
-    sides = sorted({x1 - x0 for x0, _, x1, _ in windows if x1 - x0 < w})
-    assert sides[0] == max(192, min_face * 8)  # min_face spans TILE_FACE = 24 of 192 px
-    assert all(b == 2 * a for a, b in itertools.pairwise(sides))  # doubling
-    assert all(0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h for x0, y0, x1, y1 in windows)
-    rng = np.random.default_rng(0)
-    for side in sides:  # any square up to half a tile lies inside one tile of that side
-        for _ in range(200):
-            f = int(rng.integers(min_face, side // 2 + 1))
-            x, y = int(rng.integers(0, w - f + 1)), int(rng.integers(0, h - f + 1))
-            assert any(
-                x0 <= x and y0 <= y and x + f <= x1 and y + f <= y1
-                for x0, y0, x1, y1 in windows
-                if x1 - x0 == side or y1 - y0 == min(side, h)
-            )
-    assert tiles(640, 480, 80) == []  # one pass already gives an 80 px face 24 px
+@pytest.mark.parametrize(
+    ("w", "h", "min_face", "size"),
+    [(640, 480, 80, None), (350, 350, 80, None), (1920, 1080, 80, (352, 576)),
+     (640, 480, 40, (288, 384)), (4000, 3000, 80, (928, 1216)), (8000, 6000, 80, (960, 1280)),
+     (1280, 960, 20, (960, 1280))],
+)  # fmt: skip
+def test_search_size_gives_a_min_face_face_24_px_within_1280(w, h, min_face, size):
+    assert search_size(w, h, min_face) == size
 
 
-def test_tile_counts_the_docs_quote():
-    """README and docs/benchmarks.md: 7 passes for 40 px in 640x480, 31 for 20 px, 84 for
-    40 px in 1920x1080 (the whole photo, plus its tiles)."""
-    assert [1 + len(tiles(w, h, m)) for w, h, m in ((640, 480, 40), (640, 480, 20),
-                                                    (1920, 1080, 40))] == [7, 31, 84]  # fmt: skip
-
-
-def test_tiles_find_a_small_face_that_one_pass_misses():
+def test_a_larger_input_finds_a_small_face_that_192_misses():
     import cv2
 
     from tests.conftest import EXAMPLES
@@ -152,12 +144,25 @@ def test_tiles_find_a_small_face_that_one_pass_misses():
     small = cv2.resize(cv2.imread(str(EXAMPLES / "astronaut.jpg")), None, fx=0.3, fy=0.3)
     photo = np.full((960, 1280, 3), 90, np.uint8)
     photo[500 : 500 + small.shape[0], 700 : 700 + small.shape[1]] = small  # a 30 px face
-    one_pass, tiled = BlazeFaceDetector(), BlazeFaceDetector(min_face=20)
-    assert one_pass.detect(photo) == []  # 4 px at 192
-    (face,) = tiled.detect(photo)
+    assert BlazeFaceDetector().detect(photo) == []  # searched for 80 px faces: 5 px at 192
+    (face,) = BlazeFaceDetector(min_face=20).detect(photo)  # searched at 1280x960
     x, y, w, h = face.box
     assert 740 < x < 770 and 505 < y < 535 and 20 <= min(w, h) <= max(w, h) <= 40
-    assert 700 < face.eyes[0][0] < face.eyes[1][0] < 800  # keypoints moved with the tile
+    assert 750 < face.eyes[0][0] < face.eyes[1][0] < 790  # keypoints in photo pixels
+
+
+def test_frame_puts_eyes_and_mouth_where_fer2013_does_and_falls_back_to_the_box():
+    from ferkit.vision.blazeface import FRAME_EYES, FRAME_MOUTH
+
+    kps = np.zeros((6, 2), np.float32)
+    kps[:2] = [[80, 100], [120, 100]]  # eyes 40 px apart, level
+    kps[3] = [100, 100 + 0.5 * (FRAME_MOUTH - FRAME_EYES) * 200]  # mouth below their midpoint
+    box = np.array([60, 70, 140, 160], np.float32)
+    x, y, side, _ = frame(kps, box)
+    assert side == 100  # the eye-to-mouth distance is (FRAME_MOUTH - FRAME_EYES) of the side
+    assert (x + side / 2, y + FRAME_EYES * side) == pytest.approx((100, 100), abs=1)
+    kps[3] = [100, 400]  # a mouth far off: the box's own square instead
+    assert frame(kps, box) == (55, 70, 90, 90)
 
 
 def test_blazeface_finds_the_turned_cameraman_that_dlib_misses():

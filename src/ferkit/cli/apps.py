@@ -181,16 +181,17 @@ def _add_recognizer_options(p: argparse.ArgumentParser) -> None:
         "--min-face",
         type=PIXELS,
         metavar="PX",
-        help="smallest face side to find, pixels (blazeface: by default what one pass over "
-        f"the photo finds, none under {BLAZEFACE_MIN_FACE}; PX adds tiles where one pass "
-        f"would miss faces that small, slower; dlib, haar, yunet: default {DEFAULT_MIN_FACE}, "
-        "smaller is slower)",
+        help="smallest face side to find, pixels (blazeface: by default it searches a large "
+        f"photo for {DEFAULT_MIN_FACE} px faces and keeps faces down to {BLAZEFACE_MIN_FACE}; "
+        "a smaller PX searches a larger copy, slower; dlib, haar, yunet: default "
+        f"{DEFAULT_MIN_FACE}, smaller is slower)",
     )
     p.add_argument(
         "--margin",
         type=MARGIN,
-        help="enlarge each face box by this share of its side before cropping "
-        "(default: the detector's measured margin, 0 for blazeface, dlib and haar)",
+        help="crop each face box enlarged by this share of its side (default: blazeface "
+        "frames each face from its eyes and mouth as FER-2013 does; dlib and haar use their "
+        "measured margin, 0)",
     )
     p.add_argument(
         "--align",

@@ -1,106 +1,56 @@
-"""MediaPipe's BlazeFace full-range face detector, run by ONNX Runtime (no extra package).
+"""ferkit's default face detector: MediaPipe's two BlazeFace networks, for every face size
+from a small face in a group photo to one that fills the frame.
 
-The network (`weights/blazeface_full_range.onnx`, Apache-2.0, converted from MediaPipe's
-TFLite file; `weights/NOTICE-blazeface.md` and `scripts/build_blazeface.py` say how) looks at
-one 192x192 RGB image in -1..1 and answers, for each of 2,304 anchors (one per cell of a
-48x48 grid, stride 4 px), a score logit and 16 numbers: the box centre offset and size, and
-six keypoints (two eyes, nose tip, mouth, two ear tragions), all in input pixels.
+One network cannot do it. Full range (`blazenet.FULL_RANGE`) at its 192x192 input finds faces
+up to about a third of the photo and misses larger ones: 82% of the close-up portraits in
+`benchmarks/wild.py` had no face. Short range (`blazenet.SHORT_RANGE`) is made for close
+faces. A 192 px look at a 1920x1080 photo makes a 90 px face 16 px, too small to find. So a
+photo gets up to four passes, merged by one weighted NMS:
 
-Decoding follows MediaPipe's own graph for this model: the photo is letterboxed (scaled to
-fit, padded to a square, so faces keep their shape), scores go through a sigmoid, offsets
-are added to the anchor centres, overlapping boxes are merged by weighted NMS (the
-score-weighted mean of a cluster, which steadies boxes between video frames), and boxes
-and keypoints are mapped back through the letterbox to the photo's pixels.
+1. full range at 192x192 over the photo, as MediaPipe runs it;
+2. full range at a larger input when the photo is large, sized so that a `min_face` face
+   spans `FACE_PX` input pixels (sides multiples of 32, the long side at most `MAX_INPUT`):
+   one pass over the whole photo, with none of the repeated work of overlapping tiles;
+3. short range at 128x128 over the photo;
+4. short range over the photo zoomed out `ZOOM_OUT` times, for faces that fill the frame or
+   overflow it (tight crops: their chin or brow is cut).
 
-Small faces: one pass sees the photo at 192 px, so a 640x480 photo's 80 px face is 24 px
-there, and such faces are often missed. When `min_face` is given, the photo is also covered
-by half-overlapping square tiles, sized so that a `min_face` face spans `TILE_FACE` px of the
-input, and doubling in size up to the photo's own; each tile is one more pass, and all passes
-are merged by one weighted NMS.
+Weighted NMS (MediaPipe's): take the best box, merge every box overlapping it by more than
+`overlap` IoU into the score-weighted mean of their boxes and keypoints, keeping the best
+score; repeat. It steadies boxes between video frames and joins one face seen by two passes.
+
+Each face also gets a `frame`: the square that crops it as FER-2013 crops faces, placed by
+its eyes and mouth rather than by the box, so a turned head keeps its mouth and chin
+(`frame`'s docstring).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from ferkit.core.errors import FerkitError
-from ferkit.modelfile.classifier import open_session
-from ferkit.modelfile.shipped import shipped_model_path, verify_shipped
-from ferkit.vision.detection import Detection
+from ferkit.vision.blazenet import FULL_RANGE, SHORT_RANGE, BlazeNet
+from ferkit.vision.detection import DEFAULT_MIN_FACE, Detection
 
-MODEL_FILE = "blazeface_full_range.onnx"
-INPUT_SIZE = 192  # px, the network's square input
-STRIDE = 4  # px per grid cell: a 48x48 grid, one anchor per cell
-KEYPOINTS = 6  # right eye, left eye, nose tip, mouth centre, right and left ear tragion
-# px: BlazeFace costs the same at any face size (unlike the scanning detectors' 80); FER-2013
+# px: BlazeFace costs the same at any face size (unlike the scanning detectors); FER-2013
 # crops are 48 px, so smaller faces would be classified from upscaled pixels
 BLAZEFACE_MIN_FACE = 40
-# px of the input that a `min_face` face spans in a tile. On benchmarks/detectors.py with
-# --min-face 40 (150 photos): 16 gives 43.9% recall, 24 gives 53.0% (7 passes for 640x480,
-# no false face), 32 gives 59.8% (19 passes, 5 false faces on 150 face-free photos)
-TILE_FACE = 24
-
-
-def anchors(size: int = INPUT_SIZE, stride: int = STRIDE) -> np.ndarray:
-    """Anchor centres [N, 2] as (x, y) in 0..1 of the input, row by row: cell centres,
-    (col + 0.5) / cells. MediaPipe's full-range config: one layer, fixed anchor size 1."""
-    cells = size // stride
-    grid = (np.arange(cells, dtype=np.float32) + 0.5) / cells
-    ys, xs = np.meshgrid(grid, grid, indexing="ij")
-    return np.stack([xs.ravel(), ys.ravel()], axis=1)
-
-
-@dataclass(frozen=True)
-class Letterbox:
-    """How a photo was fitted into the square input: input px = photo px * scale + pad."""
-
-    scale: float
-    pad_x: float
-    pad_y: float
-
-    def to_photo(self, points: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
-        """Points [..., 2] in 0..1 of the input to photo pixels."""
-        pad = np.array([self.pad_x, self.pad_y], np.float32)
-        return (points * size - pad) / self.scale
-
-
-def letterbox(image: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, Letterbox]:
-    """A BGR or grayscale photo to the network's input [1, 3, size, size] (RGB, -1..1),
-    scaled to fit and centred on black padding; returns the input and its `Letterbox`."""
-    import cv2
-
-    h, w = image.shape[:2]
-    scale = size / max(h, w)
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    small = cv2.resize(image, (nw, nh), interpolation=interp)
-    rgb = (
-        cv2.cvtColor(small, cv2.COLOR_GRAY2RGB)
-        if small.ndim == 2
-        else cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
-    )
-    px, py = (size - nw) // 2, (size - nh) // 2
-    canvas = np.zeros((size, size, 3), np.uint8)  # black padding: -1 after scaling
-    canvas[py : py + nh, px : px + nw] = rgb
-    x = canvas.astype(np.float32).transpose(2, 0, 1)[None] / 127.5 - 1.0
-    return x, Letterbox(nw / w, float(px), float(py))
-
-
-def decode(
-    raw_boxes: np.ndarray, raw_scores: np.ndarray, centres: np.ndarray, size: int = INPUT_SIZE
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(boxes [N, 4] as x0, y0, x1, y1, keypoints [N, 6, 2], scores [N]), coordinates in
-    0..1 of the input, from the network's raw outputs [N, 16] and [N] (logits)."""
-    raw = raw_boxes.reshape(len(centres), 4 + 2 * KEYPOINTS) / size
-    cx, cy = raw[:, 0] + centres[:, 0], raw[:, 1] + centres[:, 1]
-    half_w, half_h = raw[:, 2] / 2, raw[:, 3] / 2
-    boxes = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
-    keypoints = raw[:, 4:].reshape(-1, KEYPOINTS, 2) + centres[:, None, :]
-    scores = 1 / (1 + np.exp(-np.clip(raw_scores.reshape(-1), -100, 100)))  # MediaPipe clips
-    return boxes, keypoints, scores
+# Input px that a `min_face` face spans in pass 2. On benchmarks/detectors.py with --min-face
+# 40 (150 photos, when these were tiles of 192 px): 16 gave 43.9% recall, 24 gave 53.0%, 32
+# gave 59.8% with 5 false faces on 150 face-free photos
+FACE_PX = 24
+MAX_INPUT = 1280  # px, the long side of pass 2's input: 3x3 tiles' worth, ~100 ms on one core
+ZOOM_OUT = 1.5  # pass 4: a face overflowing the frame by up to a quarter on each side fits
+FULL_THRESHOLD = 0.5  # MediaPipe's cut-off for both networks
+# Short range scores textures up to 0.63 (the most on 390 face-free photos, benchmarks/
+# detectors.py --empty-scores), where full range stays under 0.5: so a higher cut-off
+SHORT_THRESHOLD = 0.65
+# How far down FER-2013's crops BlazeFace puts the eye midpoint and the mouth, in fractions
+# of the crop side (medians over PublicTest: python benchmarks/framing.py); both sit within
+# 0.01 of the crop's vertical midline (730 of 1,000 crops found)
+FRAME_EYES = 0.393
+FRAME_MOUTH = 0.747
 
 
 def box_iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
@@ -121,10 +71,9 @@ def weighted_nms(
     overlap: float = 0.3,
     weighted: bool = True,
 ) -> list[tuple[np.ndarray, np.ndarray, float]]:
-    """MediaPipe's weighted non-maximum suppression: take the best box, merge every box that
-    overlaps it by more than `overlap` IoU into the score-weighted mean of their boxes and
-    keypoints (keeping the best score), drop them, repeat. Best first. `weighted=False` is
-    plain NMS (the best box of each cluster), which benchmarks/box_jitter.py compares."""
+    """MediaPipe's weighted non-maximum suppression (the module docstring), best first.
+    `weighted=False` is plain NMS (the best box of each cluster), which
+    benchmarks/box_jitter.py compares."""
     order = np.argsort(-scores, kind="stable")
     kept = []
     while len(order):
@@ -140,32 +89,42 @@ def weighted_nms(
     return kept
 
 
-def tiles(width: int, height: int, min_face: int) -> list[tuple[int, int, int, int]]:
-    """Windows (x0, y0, x1, y1) that cover faces down to `min_face` px which one pass over
-    the whole photo would miss: square tiles of side `min_face * 192 / TILE_FACE`,
-    doubling while smaller than the photo's long side; at each side they overlap by at least
-    half, so every face up to half a tile lies wholly inside one tile."""
-    # never under the input's own 192 px: smaller tiles would only be enlarged
-    side = max(INPUT_SIZE, math.ceil(min_face * INPUT_SIZE / TILE_FACE))
-    out = []
-    while side < max(width, height):
-        xs, ys = _starts(width, side), _starts(height, side)
-        out += [(x, y, min(x + side, width), min(y + side, height)) for y in ys for x in xs]
-        side *= 2
-    return out
+def search_size(
+    width: int, height: int, min_face: int, face_px: float = FACE_PX
+) -> tuple[int, int] | None:
+    """Pass 2's input (height, width): the photo scaled so a `min_face` face spans `face_px`
+    px, sides rounded up to multiples of 32, the long side at most `MAX_INPUT`; None when
+    the 192x192 pass already sees such a face that large."""
+    scale = min(face_px / min_face, MAX_INPUT / max(width, height))
+    if max(width, height) * scale <= FULL_RANGE.side:
+        return None
+    return 32 * math.ceil(height * scale / 32), 32 * math.ceil(width * scale / 32)
 
 
-def _starts(length: int, side: int) -> list[int]:
-    """Evenly spaced window starts along one axis, steps of at most half a window."""
-    if length <= side:
-        return [0]
-    n = math.ceil((length - side) / (side // 2)) + 1
-    return [round(i * (length - side) / (n - 1)) for i in range(n)]
+def frame(keypoints: np.ndarray, box: np.ndarray) -> tuple[int, int, int, int]:
+    """The square (x, y, side, side) that frames a face as FER-2013's crops do, from its eye
+    midpoint and mouth: the eye-to-mouth distance sets the side (it shrinks little as a head
+    turns, where the box narrows to the visible half and its crop loses the mouth and chin),
+    and the centre lies on the line from the eyes through the mouth, where FER-2013's crops
+    put it (`FRAME_EYES`, `FRAME_MOUTH`). When the keypoints disagree with the box (a side
+    under half or over twice the box's), the box's own square is used."""
+    eyes, mouth = keypoints[:2].mean(0), keypoints[3]
+    down = mouth - eyes
+    length = float(np.hypot(*down))
+    side = length / (FRAME_MOUTH - FRAME_EYES)
+    box_side = float(max(box[2] - box[0], box[3] - box[1]))
+    if 0.5 * box_side <= side <= 2 * box_side:
+        cx, cy = eyes + down / length * (0.5 - FRAME_EYES) * side
+    else:
+        cx, cy, side = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, box_side
+    s = round(side)
+    return round(float(cx) - side / 2), round(float(cy) - side / 2), s, s
 
 
 class BlazeFaceDetector:
-    """BlazeFace full range: faces from a few metres away up to close-ups, frontal to
-    semi-profile; gives eye positions. The score is the network's probability, 0..1."""
+    """BlazeFace full and short range (the module docstring): faces from `min_face` px to the
+    whole photo, frontal to semi-profile, with eye positions and a FER-2013 framing. The score
+    is the network's probability, 0..1."""
 
     name = "blazeface"
     # Its eye keypoints are coarse for levelling: on whole heads tilted up to 25 degrees
@@ -173,62 +132,59 @@ class BlazeFaceDetector:
     # frontal faces and 12.2 on the semi-profile one (dlib: 0.3-0.5), and on FER-2013 crops
     # aligning by them costs 1.4 points upright and 2.5 tilted (benchmarks/detectors.py).
     align = False
-    # On found faces (benchmarks/detectors.py, 600 photos): 73.1% at -0.1, 75.8% at 0.0,
-    # 75.4% at 0.1, 74.7% at 0.2; its boxes already frame the face as FER-2013 does
-    margin = 0.0
+    margin = 0.0  # used only with a margin of one's own: the crop is the keypoints' `frame`
 
-    def __init__(
-        self,
-        min_face: int | None = None,
-        threshold: float = 0.5,
-        overlap: float = 0.3,
-        threads: int = 1,
-    ) -> None:
-        path = shipped_model_path(MODEL_FILE)
-        if not path.is_file():
-            raise FerkitError(f"{path}: the BlazeFace model is not in this ferkit installation")
-        verify_shipped(path, MODEL_FILE)
-        self.session = open_session(path, threads)  # 1: serve runs one detector per thread
-        self.input = self.session.get_inputs()[0].name
-        names = [o.name for o in self.session.get_outputs()]
-        self.outputs = sorted(names, key=lambda n: "classifier" in n)  # boxes, then scores
-        self.centres = anchors()
-        # None: one pass, faces under 40 px dropped; a number asks for every face that size
-        self.tiled = min_face is not None
+    def __init__(self, min_face: int | None = None, overlap: float = 0.3, threads: int = 1) -> None:
+        self.full, self.short = BlazeNet(FULL_RANGE, threads), BlazeNet(SHORT_RANGE, threads)
+        # None: search for 80 px faces, keep every face from 40 px...; a number: search for
+        # faces that size and keep none smaller
+        self.search_face = DEFAULT_MIN_FACE if min_face is None else min_face
         self.min_face = BLAZEFACE_MIN_FACE if min_face is None else min_face
-        self.threshold, self.overlap = threshold, overlap
+        # ...except a face filling half the photo's short side: in a small photo it is the
+        # subject (a 60x60 crop of one face), not a passer-by
+        self.subject = 0.5 if min_face is None else 1.0
+        self.face_px = FACE_PX
+        self.thresholds = (FULL_THRESHOLD, SHORT_THRESHOLD)
+        self.overlap = overlap
         self.weighted = True  # MediaPipe's weighted NMS; False: plain (benchmarks/box_jitter.py)
 
-    def _run(self, window: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Boxes [N, 4], keypoints [N, 6, 2] in the window's pixels and scores [N], the
-        anchors that pass the cut-off."""
-        x, lb = letterbox(window)
-        raw_boxes, raw_scores = self.session.run(self.outputs, {self.input: x})
-        boxes, keypoints, scores = decode(raw_boxes[0], raw_scores[0], self.centres)
-        keep = scores >= self.threshold
-        boxes = lb.to_photo(boxes[keep].reshape(-1, 2, 2)).reshape(-1, 4)
-        return boxes, lb.to_photo(keypoints[keep]), scores[keep]
+    def passes(self, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Each pass's (boxes, keypoints, scores) in photo pixels, before the merge."""
+        import cv2
+
+        h, w = image.shape[:2]
+        full, short = self.thresholds
+        big = search_size(w, h, self.search_face, self.face_px)
+        runs = [self.full.run(image, full, big)] if big else []
+        # passes 1, 3 and 4 look at 192 px or less: shrink the photo once for all three
+        s = min(1.0, FULL_RANGE.side / max(h, w))
+        small = image
+        if s < 1:
+            size = (max(1, round(w * s)), max(1, round(h * s)))
+            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        sx, sy = small.shape[1] / w, small.shape[0] / h
+        for boxes, kps, scores in (
+            self.full.run(small, full),
+            self.short.run(small, short),
+            self.short.run(small, short, zoom_out=ZOOM_OUT),
+        ):
+            scale = np.array([sx, sy], np.float32)
+            runs.append((boxes / np.tile(scale, 2), kps / scale, scores))
+        return runs
+
+    def merged(self, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """Every pass's faces merged by one weighted NMS: (box as x0, y0, x1, y1, the six
+        keypoints [6, 2], score), photo pixels, best first, before any size cut."""
+        boxes, kps, scores = (np.concatenate(p) for p in zip(*self.passes(image), strict=True))
+        return weighted_nms(boxes, kps, scores, self.overlap, self.weighted)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         h, w = image.shape[:2]
-        runs = [self._run(image)]
-        for x0, y0, x1, y1 in tiles(w, h, self.min_face) if self.tiled else []:
-            boxes, kps, scores = self._run(image[y0:y1, x0:x1])
-            # a face cut by a tile's inner edge lies wholly inside a neighbour: drop it here
-            edge = 0.02 * (x1 - x0)
-            inner = np.array([x0 > 0, y0 > 0, x1 < w, y1 < h])
-            bounds = np.array([edge, edge, x1 - x0 - edge, y1 - y0 - edge])
-            cut = inner & np.concatenate([boxes[:, :2] < bounds[:2], boxes[:, 2:] > bounds[2:]], 1)
-            keep = ~cut.any(1)
-            shift = np.array([x0, y0], np.float32)
-            runs.append((boxes[keep] + np.tile(shift, 2), kps[keep] + shift, scores[keep]))
-        boxes, keypoints, scores = (np.concatenate(parts) for parts in zip(*runs, strict=True))
         found = []
-        merged = weighted_nms(boxes, keypoints, scores, self.overlap, self.weighted)
-        for box, kps, score in merged:
-            x0, y0, x1, y1 = box
-            x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(w), x1), min(float(h), y1)
-            if min(x1 - x0, y1 - y0) < self.min_face:
+        for box, kps, score in self.merged(image):
+            x0, y0 = max(0.0, float(box[0])), max(0.0, float(box[1]))
+            x1, y1 = min(float(w), float(box[2])), min(float(h), float(box[3]))
+            if min(x1 - x0, y1 - y0) < min(self.min_face, self.subject * min(h, w)):
                 continue
             eyes = sorted(map(tuple, kps[:2].tolist()))  # image-left eye first
             found.append(
@@ -236,6 +192,7 @@ class BlazeFaceDetector:
                     (round(x0), round(y0), round(x1 - x0), round(y1 - y0)),
                     score,
                     (tuple(eyes[0]), tuple(eyes[1])),
+                    frame(kps, box),
                 )
             )
         return found

@@ -16,12 +16,15 @@ DEFAULT_MIN_FACE = 80  # px in the original image: dlib's HOG window, Haar's and
 @dataclass(frozen=True)
 class Detection:
     """One face: box `(x, y, w, h)` in pixels, a detector-specific score (higher is surer),
-    and eye centres `(right_eye, left_eye)` (the person's right eye is on the image's left)
-    when the detector finds them."""
+    eye centres `(right_eye, left_eye)` (the person's right eye is on the image's left)
+    when the detector finds them, and `frame`, a square `(x, y, side, side)` that crops the
+    face as FER-2013 does, when the detector places one from its landmarks (else the crop
+    is the box grown by the detector's `margin`)."""
 
     box: tuple[int, int, int, int]
     score: float
     eyes: tuple[Point, Point] | None = None
+    frame: tuple[int, int, int, int] | None = None
 
 
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -73,4 +76,5 @@ def scaled(d: Detection, s: float) -> Detection:
         return d
     x, y, w, h = d.box
     eyes = None if d.eyes is None else tuple((px * s, py * s) for px, py in d.eyes)
-    return Detection((round(x * s), round(y * s), round(w * s), round(h * s)), d.score, eyes)
+    frame = None if d.frame is None else tuple(round(v * s) for v in d.frame)
+    return Detection((round(x * s), round(y * s), round(w * s), round(h * s)), d.score, eyes, frame)

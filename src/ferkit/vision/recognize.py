@@ -6,10 +6,11 @@
     faces[0].box, faces[0].label, faces[0].probs
 
 The model is loaded once; `classify` takes a batch of crops and runs them in one call.
-Cropping: a square around the detector's box, enlarged by `margin` of its side (by default
-the detector's own `margin`, measured so crops frame faces as FER-2013 does), rotated so
-the eyes are level when the detector gives eyes and `align` is on, then grayscale and
-resized to the model's input size, which the model file states.
+Cropping: the square the detector placed from its landmarks to frame the face as FER-2013
+does (BlazeFace's `frame`), or else a square around the detector's box, enlarged by `margin`
+of its side (by default the detector's own `margin`, measured so crops frame faces as
+FER-2013 does); rotated so the eyes are level when the detector gives eyes and `align` is
+on, then grayscale and resized to the model's input size, which the model file states.
 """
 
 from __future__ import annotations
@@ -129,15 +130,17 @@ class EmotionRecognizer:
         return out
 
     def crops(self, image: np.ndarray, detections: list[Detection]) -> list[np.ndarray]:
+        """Each face cropped as the model expects: its `frame` when the detector placed one
+        and no `margin` was given, else its box grown by the margin."""
         size = self.classifier.info.input_size
         margin = self.detector.margin if self.margin is None else self.margin
         align = self.detector.align if self.align is None else self.align
         return [
             crop_face(
                 image,
-                d.box,
+                d.frame if d.frame is not None and self.margin is None else d.box,
                 size,
-                margin,
+                0.0 if d.frame is not None and self.margin is None else margin,
                 eye_angle(d.eyes) if align and d.eyes is not None else 0.0,
             )
             for d in detections
