@@ -208,6 +208,25 @@ def crop_accuracy(clf, matched, margins) -> None:
         print(f"  its keypoints' frame (the default): accuracy on found faces {100 * acc:.1f}%")
 
 
+def empty_scores(empties) -> None:
+    """The highest score each BlazeFace network gives anything on face-free photos: its
+    cut-off must sit above it for 0 false faces."""
+    from ferkit.vision.blazeface import FULL_THRESHOLD, SHORT_THRESHOLD, BlazeFaceDetector
+
+    det = BlazeFaceDetector()
+    det.thresholds = (0.01, 0.01)
+    best = {"full range": [], "short range": []}
+    for canvas in empties:
+        runs = det.passes(canvas)  # full range first, the two short-range passes last
+        for name, part in (("full range", runs[:-2]), ("short range", runs[-2:])):
+            best[name].append(max((float(s.max()) for *_, s in part if len(s)), default=0.0))
+    for (name, scores), cut in zip(best.items(), (FULL_THRESHOLD, SHORT_THRESHOLD), strict=True):
+        top = np.sort(scores)[::-1]
+        print(f"{name}: best score on each face-free photo, highest {top[0]:.3f}, then "
+              f"{top[1]:.3f}, {top[2]:.3f}; photos at or over its cut-off {cut}: "
+              f"{int((top >= cut).sum())} of {len(top)}")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="data/fer2013", help="prepared FER-2013 cache")
@@ -221,6 +240,8 @@ def main() -> None:
     ap.add_argument("--dlib-threshold", type=float, help="override dlib's SVM cut-off")
     ap.add_argument("--min-face", type=int, help="smallest face, px (default: each detector's)")
     ap.add_argument("--tilt", type=float, default=0.0, help="rotate pasted faces up to +-DEG")
+    ap.add_argument("--empty-scores", action="store_true", help="print BlazeFace's best "
+                    "scores on the face-free photos, per network (its cut-offs)")  # fmt: skip
     args = ap.parse_args()
 
     faces, labels = load_cache(args.data).split("PrivateTest")
@@ -256,6 +277,8 @@ def main() -> None:
             f"to {args.tilt:g} degrees), {len(empties)} face-free photos; classifier on the "
             f"original 48x48 crops of those faces: {100 * base_acc:.1f}%"
         )
+        if args.empty_scores:
+            empty_scores(empties)
         first_ms = None
         for spec, det in dets.items():
             tp, fp, fp_empty, seconds, by_size, matched = evaluate(det, scenes, empties, bins)

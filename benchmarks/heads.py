@@ -10,7 +10,9 @@ behind a camera (`examples/cameraman.png`) and a frontal portrait in uniform (ma
 time, optionally rotated (`--tilt`) and dimmed (`--dim`: the scene's light times 0.3, gamma
 1.5, and sensor noise), into 640x480 crops of the same face-free photos as detectors.py.
 The face's box in each portrait was drawn by hand; a detection within IoU 0.3 of it counts.
-For detectors that give the eyes it also prints how far the eye line they report is from
+It prints the share of found heads whose crop (what `EmotionRecognizer` classifies) holds
+the mouth and the chin, both marked by hand, which a crop above the smile loses. For
+detectors that give the eyes it also prints how far the eye line they report is from
 the true one (the portrait's own, as the detector sees it upright, turned by the paste),
 which is what alignment rotates by.
 
@@ -55,11 +57,19 @@ PORTRAITS = {
     "cameraman": ((140, 50, 300, 240), (203, 124, 66, 68)),
     "grace_hopper": ((90, 30, 440, 440), (160, 128, 212, 212)),
 }
+# name: the mouth's centre and the bottom of the chin, photo pixels, marked by hand: a crop
+# that holds both keeps the smile and the jaw (FER-2013's crops end below the chin)
+MOUTH_CHIN = {
+    "astronaut": ((225, 145), (225, 179)),
+    "cameraman": ((237, 178), (232, 196)),
+    "grace_hopper": ((270, 280), (270, 327)),
+}
 SIZE_BINS = ((60, 79), (80, 111), (112, 143), (144, 192))  # px, the pasted faces' sides
 
 
-def portraits() -> dict[str, tuple[np.ndarray, tuple[int, ...]]]:
-    """Each portrait's head cut out, and its face box in the cut's pixels."""
+def portraits() -> dict[str, tuple[np.ndarray, tuple[int, ...], np.ndarray]]:
+    """Each portrait's head cut out, its face box and its mouth and chin [2, 2], in the
+    cut's pixels."""
     import matplotlib.cbook
 
     photos = {
@@ -71,15 +81,16 @@ def portraits() -> dict[str, tuple[np.ndarray, tuple[int, ...]]]:
     }
     out = {}
     for name, ((x0, y0, x1, y1), (fx, fy, fw, fh)) in PORTRAITS.items():
-        out[name] = (photos[name][y0:y1, x0:x1], (fx - x0, fy - y0, fw, fh))
+        points = np.array(MOUTH_CHIN[name], np.float32) - (x0, y0)
+        out[name] = (photos[name][y0:y1, x0:x1], (fx - x0, fy - y0, fw, fh), points)
     return out
 
 
-def paste(rng, canvas, head, face, placed, tilt, sides="60-192"):
+def paste(rng, canvas, head, face, points, placed, tilt, sides="60-192"):
     """Paste one head (resized, maybe mirrored and rotated) where its face overlaps no face
     in `placed`; the head may run off the photo's edges, its face may not. Returns its face
-    box in canvas pixels, whether it was mirrored and the rotation in degrees
-    (counter-clockwise), or None when it did not fit."""
+    box in canvas pixels, whether it was mirrored, the rotation in degrees (counter-
+    clockwise) and its mouth and chin in canvas pixels, or None when it did not fit."""
     height, width = canvas.shape[:2]
     side = face_sides(rng, sides, min(width, height))
     s = side / face[2]
@@ -87,13 +98,16 @@ def paste(rng, canvas, head, face, placed, tilt, sides="60-192"):
         head, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
     )
     fx, fy, fw, fh = (v * s for v in face)
+    points = points * s
     h, w = img.shape[:2]
     mirrored, angle = bool(rng.random() < 0.5), float(rng.uniform(-tilt, tilt))
     if mirrored:  # the cameraman turns the other way
         img, fx = img[:, ::-1].copy(), w - fx - fw
+        points[:, 0] = w - points[:, 0]
     if tilt:  # in-plane rotation about the face's centre; the box keeps its size
         m = cv2.getRotationMatrix2D((fx + fw / 2, fy + fh / 2), angle, 1.0)
         img = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+        points = points @ m[:, :2].T + m[:, 2]
     if fw > width or fh > height:
         return None
     # the face's top-left corner in the canvas, so that the face lies inside it
@@ -112,7 +126,7 @@ def paste(rng, canvas, head, face, placed, tilt, sides="60-192"):
     region = canvas[y0:y1, x0:x1]
     canvas[y0:y1, x0:x1] = alpha[part] * img[part] + (1 - alpha[part]) * region
     placed.append(box)
-    return box, mirrored, angle if tilt else 0.0
+    return box, mirrored, angle if tilt else 0.0, points + np.array([x, y], np.float32)
 
 
 def scene(rng, bgs, heads, tilt, dim, size=(640, 480), sides="60-192"):
@@ -134,6 +148,21 @@ def scene(rng, bgs, heads, tilt, dim, size=(640, 480), sides="60-192"):
     if dim:  # a dim room: less light, darker mid-tones, and the sensor's noise shows
         canvas = 255 * (0.3 * canvas / 255) ** 1.5 + rng.normal(0, 3, canvas.shape)
     return np.clip(canvas, 0, 255).astype(np.uint8), truth
+
+
+def crop_square(d, margin: float) -> tuple[float, float, float]:
+    """(x, y, side) of the square `EmotionRecognizer` crops for a detection: its frame, or
+    its box grown by the detector's margin."""
+    if d.frame is not None:
+        return d.frame[:3]
+    x, y, w, h = d.box
+    side = max(w, h) * (1 + margin)
+    return x + w / 2 - side / 2, y + h / 2 - side / 2, side
+
+
+def holds(square: tuple[float, float, float], points: np.ndarray) -> bool:
+    x, y, side = square
+    return bool(np.all((points >= (x, y)) & (points <= (x + side, y + side))))
 
 
 def main() -> None:
@@ -177,10 +206,10 @@ def main() -> None:
 def evaluate(spec, det, heads, scenes, bins) -> None:
     """Print one detector's recall (per person and face size), false faces, time and eye
     line error on `scenes`."""
-    times, fp, eye_errors = [], 0, {n: [] for n in PORTRAITS}
+    times, fp, kept, eye_errors = [], 0, 0, {n: [] for n in PORTRAITS}
     hits = {k: [0, 0] for k in [*PORTRAITS, *bins]}  # (found, all)
     upright = {}  # each portrait's own eye line as this detector sees it, degrees
-    for name, (head, _) in heads.items():
+    for name, (head, *_) in heads.items():
         found = [d for d in det.detect(head) if d.eyes]
         upright[name] = eye_angle(found[0].eyes) if found else None
     for canvas, truth in scenes:
@@ -188,7 +217,8 @@ def evaluate(spec, det, heads, scenes, bins) -> None:
         times.append(seconds)
         fp += false
         for j, d in used.items():
-            _, name, mirrored, angle = truth[j]
+            _, name, mirrored, angle, points = truth[j]
+            kept += holds(crop_square(d, det.margin), points)
             if d.eyes and upright[name] is not None:  # a mirror flips the eye line
                 true = (-1 if mirrored else 1) * upright[name] - angle
                 eye_errors[name].append(abs(eye_angle(d.eyes) - true))
@@ -204,6 +234,7 @@ def evaluate(spec, det, heads, scenes, bins) -> None:
         (f"{lo}-{hi} px", *hits[(lo, hi)]) for lo, hi in bins
     ]
     print("  " + ", ".join(f"{k} {100 * f / n:.1f}% ({n})" for k, f, n in rows if n))
+    print(f"  crops holding the mouth and the chin: {100 * kept / max(1, tp):.1f}% of {tp}")
     errs = {n: np.percentile(e, [50, 90]) for n, e in eye_errors.items() if e}
     if errs:
         print(

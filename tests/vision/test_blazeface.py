@@ -11,7 +11,7 @@ from ferkit.modelfile.shipped import recorded_sha256, sha256_file, shipped_model
 from ferkit.vision.blazeface import (
     BlazeFaceDetector,
     frame,
-    search_size,
+    search_sizes,
     weighted_nms,
 )
 from ferkit.vision.blazenet import FULL_RANGE, SHORT_RANGE, anchors, decode, letterbox
@@ -127,13 +127,14 @@ def test_each_detector_has_its_own_smallest_face_unless_told():
 
 
 @pytest.mark.parametrize(
-    ("w", "h", "min_face", "size"),
-    [(640, 480, 80, None), (350, 350, 80, None), (1920, 1080, 80, (352, 576)),
-     (640, 480, 40, (288, 384)), (4000, 3000, 80, (928, 1216)), (8000, 6000, 80, (960, 1280)),
-     (1280, 960, 20, (960, 1280))],
+    ("w", "h", "min_face", "sizes"),
+    [(640, 480, 80, []), (350, 350, 80, []), (720, 480, 80, [(192, 288)]),
+     (1920, 1080, 80, [(448, 768)]), (640, 480, 40, [(384, 512)]),
+     (4000, 3000, 80, [(960, 1280), (320, 448)]), (8000, 6000, 80, [(960, 1280), (320, 448)]),
+     (1280, 960, 20, [(960, 1280), (320, 448)])],
 )  # fmt: skip
-def test_search_size_gives_a_min_face_face_24_px_within_1280(w, h, min_face, size):
-    assert search_size(w, h, min_face) == size
+def test_search_sizes_give_a_min_face_face_32_px_then_a_third_as_large(w, h, min_face, sizes):
+    assert search_sizes(w, h, min_face) == sizes
 
 
 def test_a_larger_input_finds_a_small_face_that_192_misses():

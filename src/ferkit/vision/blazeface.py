@@ -8,9 +8,10 @@ faces. A 192 px look at a 1920x1080 photo makes a 90 px face 16 px, too small to
 photo gets up to four passes, merged by one weighted NMS:
 
 1. full range at 192x192 over the photo, as MediaPipe runs it;
-2. full range at a larger input when the photo is large, sized so that a `min_face` face
-   spans `FACE_PX` input pixels (sides multiples of 32, the long side at most `MAX_INPUT`):
-   one pass over the whole photo, with none of the repeated work of overlapping tiles;
+2. full range at larger inputs when the photo is large: the first sized so that a
+   `min_face` face spans `FACE_PX` input pixels (sides multiples of 32, the long side at most
+   `MAX_INPUT`), each next one `PYRAMID_STEP` times smaller while it is still `MIN_GAIN`
+   times pass 1's: whole-photo passes, with none of the repeated work of overlapping tiles;
 3. short range at 128x128 over the photo;
 4. short range over the photo zoomed out `ZOOM_OUT` times, for faces that fill the frame or
    overflow it (tight crops: their chin or brow is cut).
@@ -36,15 +37,26 @@ from ferkit.vision.detection import DEFAULT_MIN_FACE, Detection
 # px: BlazeFace costs the same at any face size (unlike the scanning detectors); FER-2013
 # crops are 48 px, so smaller faces would be classified from upscaled pixels
 BLAZEFACE_MIN_FACE = 40
-# Input px that a `min_face` face spans in pass 2. On benchmarks/detectors.py with --min-face
-# 40 (150 photos, when these were tiles of 192 px): 16 gave 43.9% recall, 24 gave 53.0%, 32
-# gave 59.8% with 5 false faces on 150 face-free photos
-FACE_PX = 24
+# Input px that a `min_face` face spans in pass 2's first look. On 1920x1080 photos (150
+# each, faces 40 px to the short side; benchmarks/heads.py and detectors.py --faces all
+# --sizes 1920x1080 --detectors blazeface-px24,blazeface-px28,blazeface-px32): whole heads
+# found 78.5% / 83.8% / 86.1% for 24 / 28 / 32, FER-2013 faces 39.4 / 43.8 / 45.1%, false
+# faces on face-free photos 11 for each and for one pass alone; 47 / 48 / 67 ms a photo
+FACE_PX = 32
 MAX_INPUT = 1280  # px, the long side of pass 2's input: 3x3 tiles' worth, ~100 ms on one core
+# Pass 2 runs only when it sees the photo at least this much larger than pass 1 does: at
+# 640x480 it would look at 256x192 for 1.6x the photo's time (benchmarks/predict_speed.py)
+MIN_GAIN = 1.5
+# Pass 2's looks shrink by this factor, one full-range pass each: full range finds faces
+# over about a 3x range of sizes, so a 12 MP photo needs a middle look between its search
+# scale and the 192 px one (faces of 320-639 px were found 74% of the time without it)
+PYRAMID_STEP = 3
 ZOOM_OUT = 1.5  # pass 4: a face overflowing the frame by up to a quarter on each side fits
 FULL_THRESHOLD = 0.5  # MediaPipe's cut-off for both networks
-# Short range scores textures up to 0.63 (the most on 390 face-free photos, benchmarks/
-# detectors.py --empty-scores), where full range stays under 0.5: so a higher cut-off
+# Short range scores textures higher than full range does: on 300 face-free 640x480 photos
+# and 300 of 350x350 (benchmarks/detectors.py --empty-scores --sizes 640x480,350x350), its
+# best score on any photo was 0.648 and 0.628, full range's 0.459 and 0.508; so a higher
+# cut-off for it, over every face-free score seen (0.7 would lose 1 close-up in 100)
 SHORT_THRESHOLD = 0.65
 # How far down FER-2013's crops BlazeFace puts the eye midpoint and the mouth, in fractions
 # of the crop side (medians over PublicTest: python benchmarks/framing.py); both sit within
@@ -89,16 +101,33 @@ def weighted_nms(
     return kept
 
 
-def search_size(
+def search_sizes(
     width: int, height: int, min_face: int, face_px: float = FACE_PX
-) -> tuple[int, int] | None:
-    """Pass 2's input (height, width): the photo scaled so a `min_face` face spans `face_px`
-    px, sides rounded up to multiples of 32, the long side at most `MAX_INPUT`; None when
-    the 192x192 pass already sees such a face that large."""
-    scale = min(face_px / min_face, MAX_INPUT / max(width, height))
-    if max(width, height) * scale <= FULL_RANGE.side:
-        return None
-    return 32 * math.ceil(height * scale / 32), 32 * math.ceil(width * scale / 32)
+) -> list[tuple[int, int]]:
+    """Pass 2's inputs (height, width), largest first: the photo scaled so a `min_face` face
+    spans `face_px` px (the long side at most `MAX_INPUT`), then `PYRAMID_STEP` times smaller
+    each, down to `MIN_GAIN` times the 192x192 pass's look; sides rounded up to multiples
+    of 32. Empty for a photo whose 192 px look already shows such a face that large."""
+    long = max(width, height)
+    scale = min(face_px / min_face, MAX_INPUT / long)
+    sizes = []
+    while long * scale >= MIN_GAIN * FULL_RANGE.side:
+        sizes.append((32 * math.ceil(height * scale / 32), 32 * math.ceil(width * scale / 32)))
+        scale /= PYRAMID_STEP
+    return sizes
+
+
+def fit(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The image shrunk (INTER_AREA) to fit a height x width input, as `letterbox` would fit
+    it, so that the letterbox then only pads; unchanged when it already fits."""
+    import cv2
+
+    h, w = image.shape[:2]
+    scale = min(width / w, height / h)
+    if scale >= 1:
+        return image
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def frame(keypoints: np.ndarray, box: np.ndarray) -> tuple[int, int, int, int]:
@@ -149,26 +178,24 @@ class BlazeFaceDetector:
         self.weighted = True  # MediaPipe's weighted NMS; False: plain (benchmarks/box_jitter.py)
 
     def passes(self, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Each pass's (boxes, keypoints, scores) in photo pixels, before the merge."""
-        import cv2
-
+        """Each pass's (boxes, keypoints, scores) in photo pixels, before the merge. Each
+        smaller look is shrunk from the one before, so a large photo is shrunk once."""
         h, w = image.shape[:2]
         full, short = self.thresholds
-        big = search_size(w, h, self.search_face, self.face_px)
-        runs = [self.full.run(image, full, big)] if big else []
-        # passes 1, 3 and 4 look at 192 px or less: shrink the photo once for all three
-        s = min(1.0, FULL_RANGE.side / max(h, w))
-        small = image
-        if s < 1:
-            size = (max(1, round(w * s)), max(1, round(h * s)))
-            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        sx, sy = small.shape[1] / w, small.shape[0] / h
-        for boxes, kps, scores in (
-            self.full.run(small, full),
-            self.short.run(small, short),
-            self.short.run(small, short, zoom_out=ZOOM_OUT),
-        ):
-            scale = np.array([sx, sy], np.float32)
+        looks = []  # (the image a pass saw, its run)
+        source = image
+        for size in search_sizes(w, h, self.search_face, self.face_px):
+            source = fit(source, *size)
+            looks.append((source, self.full.run(source, full, size)))
+        small = fit(source, FULL_RANGE.side, FULL_RANGE.side)
+        looks += [
+            (small, self.full.run(small, full)),
+            (small, self.short.run(small, short)),
+            (small, self.short.run(small, short, zoom_out=ZOOM_OUT)),
+        ]
+        runs = []
+        for seen, (boxes, kps, scores) in looks:  # back to the photo's pixels
+            scale = np.array([seen.shape[1] / w, seen.shape[0] / h], np.float32)
             runs.append((boxes / np.tile(scale, 2), kps / scale, scores))
         return runs
 

@@ -82,8 +82,10 @@ def letterbox(
     h, w = image.shape[:2]
     scale = min(width / w, height / h) / zoom_out
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    small = cv2.resize(image, (nw, nh), interpolation=interp)
+    small = image  # already fitted (`blazeface.fit`): only pad
+    if (nw, nh) != (w, h):
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        small = cv2.resize(image, (nw, nh), interpolation=interp)
     code = cv2.COLOR_GRAY2RGB if small.ndim == 2 else cv2.COLOR_BGR2RGB
     px, py = (width - nw) // 2, (height - nh) // 2
     canvas = np.zeros((height, width, 3), np.uint8)  # black padding: -1 after scaling
