@@ -154,12 +154,17 @@ class OnePass:
 
 def detector(spec: str, min_face: int | None):
     """A detector by `make_detector`'s name, or `blazeface-1pass` (the baseline above), or
-    `blazeface-pxN`: BlazeFace searching large photos with `N` px faces (`FACE_PX`)."""
+    `blazeface-pxN`: BlazeFace searching large photos with `N` px faces (`FACE_PX`), or
+    `blazeface-shortT`: its short-range cut-off at `T` (`SHORT_THRESHOLD`)."""
     if spec == "blazeface-1pass":
         return OnePass()
     if spec.startswith("blazeface-px"):
         det = make_detector("blazeface", min_face=min_face)
         det.face_px = float(spec.removeprefix("blazeface-px"))
+        return det
+    if spec.startswith("blazeface-short"):
+        det = make_detector("blazeface", min_face=min_face)
+        det.thresholds = (det.thresholds[0], float(spec.removeprefix("blazeface-short")))
         return det
     return make_detector(spec, min_face=min_face)
 

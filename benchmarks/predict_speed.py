@@ -99,8 +99,8 @@ def group_1920x1080(face_px: int = 90) -> bytes:
 
     canvas = cv2.resize(backgrounds()[0], (1920, 1080), interpolation=cv2.INTER_CUBIC)
     heads = list(portraits().values())
-    heads.append((heads[0][0][:, ::-1], heads[0][1]))
-    for i, (head, (*_, fw, _)) in enumerate(heads):
+    heads.append((heads[0][0][:, ::-1], *heads[0][1:]))
+    for i, (head, (*_, fw, _), _) in enumerate(heads):
         s = face_px / fw
         head = cv2.resize(head, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
         x, y = 150 + 450 * i, 300 + 200 * (i % 2)

@@ -53,11 +53,13 @@ MIN_GAIN = 1.5
 PYRAMID_STEP = 3
 ZOOM_OUT = 1.5  # pass 4: a face overflowing the frame by up to a quarter on each side fits
 FULL_THRESHOLD = 0.5  # MediaPipe's cut-off for both networks
-# Short range scores textures higher than full range does: on 300 face-free 640x480 photos
-# and 300 of 350x350 (benchmarks/detectors.py --empty-scores --sizes 640x480,350x350), its
-# best score on any photo was 0.648 and 0.628, full range's 0.459 and 0.508; so a higher
-# cut-off for it, over every face-free score seen (0.7 would lose 1 close-up in 100)
-SHORT_THRESHOLD = 0.65
+# Short range scores textures and dim noise higher than full range does. Its best score on
+# any face-free photo: 0.648 on 300 of 640x480, 0.628 on 300 of 350x350 (full range: 0.459,
+# 0.508; benchmarks/detectors.py --empty-scores --sizes 640x480,350x350). In dim light it
+# made false faces at 0.66-0.68: 9 in 300 photos at a cut-off of 0.65, 1 at 0.7, 0 at 0.75
+# (heads.py --dim --detectors blazeface-short0.65,blazeface-short0.7,blazeface-short0.75),
+# where recall fell by 0.9 and 1.6 points. 0.7: over every face-free score seen, with room
+SHORT_THRESHOLD = 0.7
 # How far down FER-2013's crops BlazeFace puts the eye midpoint and the mouth, in fractions
 # of the crop side (medians over PublicTest: python benchmarks/framing.py); both sit within
 # 0.01 of the crop's vertical midline (730 of 1,000 crops found)
