@@ -121,7 +121,9 @@ def search_sizes(
 
 def fit(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """The image shrunk (INTER_AREA) to fit a height x width input, as `letterbox` would fit
-    it, so that the letterbox then only pads; unchanged when it already fits."""
+    it, so that the letterbox then only pads; unchanged when it already fits. Halving first
+    while it is over twice too large: INTER_AREA by exactly 2 is fast, by other factors slow
+    (640x480 to 192x144: 0.41 ms against 1.0, grey levels 0.9 apart on average)."""
     import cv2
 
     h, w = image.shape[:2]
@@ -129,7 +131,14 @@ def fit(image: np.ndarray, height: int, width: int) -> np.ndarray:
     if scale >= 1:
         return image
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    while image.shape[1] >= 2 * size[0] and image.shape[0] >= 2 * size[1]:
+        half = (image.shape[1] // 2, image.shape[0] // 2)
+        image = cv2.resize(image, half, interpolation=cv2.INTER_AREA)
+    return (
+        image
+        if image.shape[1::-1] == size
+        else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    )
 
 
 def frame(keypoints: np.ndarray, box: np.ndarray) -> tuple[int, int, int, int]:
