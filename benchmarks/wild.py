@@ -14,7 +14,8 @@ classifier does when detection and framing are out of the question.
 wild-dev is for evaluation only: nothing in ferkit is trained, tuned or thresholded on it.
 
     python benchmarks/wild.py [--wild ../shared/wild-dev] [--models default,fast,accurate]
-        [--detectors blazeface,haar] [--no-detect] [--fer-python FER_VENV/bin/python]
+        [--detectors blazeface,haar] [--no-detect] [--margins 0,0.2]
+        [--fer-python FER_VENV/bin/python]
 
 `--fer-python` points at an interpreter with the `fer` package (TensorFlow, setuptools<80,
 OpenCV 4), as in predict_speed.py; `fer`'s default pipeline (its Haar cascade and
@@ -31,6 +32,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from detectors import detector
 
 from ferkit import LABELS, EmotionRecognizer
 from ferkit.core.errors import FerkitError
@@ -101,8 +103,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--wild", type=Path, default=ROOT.parent / "shared" / "wild-dev")
     ap.add_argument("--models", default="default")
-    ap.add_argument("--detectors", default="blazeface")
+    ap.add_argument("--detectors", default="blazeface", help="also blazeface-1pass (before)")
     ap.add_argument("--no-detect", action="store_true", help="add rows without detection")
+    ap.add_argument("--margins", default="", help="add rows cropping each box grown by these "
+                    "margins instead of BlazeFace's frame, e.g. 0,0.2")  # fmt: skip
     ap.add_argument("--fer-python", help="an interpreter with the fer package")
     ap.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")
     args = ap.parse_args()
@@ -119,9 +123,13 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for model in args.models.split(","):
         for spec in args.detectors.split(","):
-            rec = EmotionRecognizer(model, detector=spec, threads=args.threads)
+            rec = EmotionRecognizer(model, detector=detector(spec, None), threads=args.threads)
             answers = ferkit_answers(rec, files, detect=True)
             print(report(f"ferkit `{model}`, `{spec}`", answers, y), flush=True)
+        for margin in filter(None, args.margins.split(",")):
+            rec = EmotionRecognizer(model, margin=float(margin), threads=args.threads)
+            answers = ferkit_answers(rec, files, detect=True)
+            print(report(f"ferkit `{model}`, box + margin {margin}", answers, y), flush=True)
         if args.no_detect:
             rec = EmotionRecognizer(model, threads=args.threads)
             answers = ferkit_answers(rec, files, detect=False)

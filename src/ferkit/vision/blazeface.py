@@ -168,11 +168,12 @@ class BlazeFaceDetector:
 
     name = "blazeface"
     # Its eye keypoints are coarse for levelling: on whole heads tilted up to 25 degrees
-    # (benchmarks/heads.py --tilt 25) the eye line is 1.9-2.3 degrees off (median) on
-    # frontal faces and 12.2 on the semi-profile one (dlib: 0.3-0.5), and on FER-2013 crops
-    # aligning by them costs 1.4 points upright and 2.5 tilted (benchmarks/detectors.py).
+    # (benchmarks/heads.py --tilt 25) the eye line is 2.7-4.7 degrees off (median) on
+    # frontal faces and 5.8 on the semi-profile one (dlib: 0.3-0.6), and on FER-2013 crops
+    # aligning by the one-pass detector's cost 1.4 points upright and 2.5 tilted
+    # (docs/benchmarks.md, face detectors)
     align = False
-    margin = 0.0  # used only with a margin of one's own: the crop is the keypoints' `frame`
+    margin = 0.0  # unused: every face has a `frame`, and a --margin given crops at the box
 
     def __init__(self, min_face: int | None = None, overlap: float = 0.3, threads: int = 1) -> None:
         self.full, self.short = BlazeNet(FULL_RANGE, threads), BlazeNet(SHORT_RANGE, threads)
