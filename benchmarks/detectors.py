@@ -155,16 +155,21 @@ class OnePass:
 def detector(spec: str, min_face: int | None):
     """A detector by `make_detector`'s name, or `blazeface-1pass` (the baseline above), or
     `blazeface-pxN`: BlazeFace searching large photos with `N` px faces (`FACE_PX`), or
-    `blazeface-shortT`: its short-range cut-off at `T` (`SHORT_THRESHOLD`)."""
+    `blazeface-shortT`: its short-range cut-off at `T` (`SHORT_THRESHOLD`), or
+    `blazeface-largeT`: its larger looks' cut-off at `T` (`LARGE_THRESHOLD`)."""
     if spec == "blazeface-1pass":
         return OnePass()
     if spec.startswith("blazeface-px"):
         det = make_detector("blazeface", min_face=min_face)
         det.face_px = float(spec.removeprefix("blazeface-px"))
         return det
+    if spec.startswith("blazeface-large"):
+        det = make_detector("blazeface", min_face=min_face)
+        det.thresholds = (float(spec.removeprefix("blazeface-large")), *det.thresholds[1:])
+        return det
     if spec.startswith("blazeface-short"):
         det = make_detector("blazeface", min_face=min_face)
-        det.thresholds = (det.thresholds[0], float(spec.removeprefix("blazeface-short")))
+        det.thresholds = (*det.thresholds[:2], float(spec.removeprefix("blazeface-short")))
         return det
     return make_detector(spec, min_face=min_face)
 
@@ -216,16 +221,22 @@ def crop_accuracy(clf, matched, margins) -> None:
 def empty_scores(empties) -> None:
     """The highest score each BlazeFace network gives anything on face-free photos: its
     cut-off must sit above it for 0 false faces."""
-    from ferkit.vision.blazeface import FULL_THRESHOLD, SHORT_THRESHOLD, BlazeFaceDetector
+    from ferkit.vision.blazeface import (
+        FULL_THRESHOLD,
+        LARGE_THRESHOLD,
+        SHORT_THRESHOLD,
+        BlazeFaceDetector,
+    )
 
     det = BlazeFaceDetector()
-    det.thresholds = (0.01, 0.01)
-    best = {"full range": [], "short range": []}
+    det.thresholds = (0.01, 0.01, 0.01)
+    best = {"full range, larger looks": [], "full range, 192 px": [], "short range": []}
     for canvas in empties:
-        runs = det.passes(canvas)  # full range first, the two short-range passes last
-        for name, part in (("full range", runs[:-2]), ("short range", runs[-2:])):
+        runs = det.passes(canvas)  # larger looks, the 192 px look, then short range twice
+        for name, part in zip(best, (runs[:-3], runs[-3:-2], runs[-2:]), strict=True):
             best[name].append(max((float(s.max()) for *_, s in part if len(s)), default=0.0))
-    for (name, scores), cut in zip(best.items(), (FULL_THRESHOLD, SHORT_THRESHOLD), strict=True):
+    cuts = (LARGE_THRESHOLD, FULL_THRESHOLD, SHORT_THRESHOLD)
+    for (name, scores), cut in zip(best.items(), cuts, strict=True):
         top = np.sort(scores)[::-1]
         print(f"{name}: best score on each face-free photo, highest {top[0]:.3f}, then "
               f"{top[1]:.3f}, {top[2]:.3f}; photos at or over its cut-off {cut}: "

@@ -2,9 +2,9 @@
 from a small face in a group photo to one that fills the frame.
 
 One network cannot do it. Full range (`blazenet.FULL_RANGE`) at its 192x192 input finds faces
-up to about a third of the photo and misses larger ones: 82% of the close-up portraits in
+up to about a third of the photo and misses larger ones: 81% of the close-up portraits in
 `benchmarks/wild.py` had no face. Short range (`blazenet.SHORT_RANGE`) is made for close
-faces. A 192 px look at a 1920x1080 photo makes a 90 px face 16 px, too small to find. So a
+faces. A 192 px look at a 1920x1080 photo makes a 90 px face 9 px, too small to find. So a
 photo gets up to four passes, merged by one weighted NMS:
 
 1. full range at 192x192 over the photo, as MediaPipe runs it;
@@ -52,7 +52,11 @@ MIN_GAIN = 1.5
 # scale and the 192 px one (faces of 320-639 px were found 74% of the time without it)
 PYRAMID_STEP = 3
 ZOOM_OUT = 1.5  # pass 4: a face overflowing the frame by up to a quarter on each side fits
-FULL_THRESHOLD = 0.5  # MediaPipe's cut-off for both networks
+FULL_THRESHOLD = 0.5  # MediaPipe's own cut-off, for both of its networks
+# Pass 2's looks: MediaPipe's too. 0.65 would drop their false faces on 12 MP face-free
+# photos (the benchmark's backgrounds enlarged 6x: 26 of 150 photos at 0.5) but lose 9
+# points of recall on heads at 1920x1080 (docs/benchmarks.md, faces at every size)
+LARGE_THRESHOLD = 0.5
 # Short range scores textures and dim noise higher than full range does. Its best score on
 # any face-free photo: 0.648 on 300 of 640x480, 0.628 on 300 of 350x350 (full range: 0.459,
 # 0.508; benchmarks/detectors.py --empty-scores --sizes 640x480,350x350). In dim light it
@@ -185,7 +189,7 @@ class BlazeFaceDetector:
         # subject (a 60x60 crop of one face), not a passer-by
         self.subject = 0.5 if min_face is None else 1.0
         self.face_px = FACE_PX
-        self.thresholds = (FULL_THRESHOLD, SHORT_THRESHOLD)
+        self.thresholds = (LARGE_THRESHOLD, FULL_THRESHOLD, SHORT_THRESHOLD)
         self.overlap = overlap
         self.weighted = True  # MediaPipe's weighted NMS; False: plain (benchmarks/box_jitter.py)
 
@@ -193,12 +197,12 @@ class BlazeFaceDetector:
         """Each pass's (boxes, keypoints, scores) in photo pixels, before the merge. Each
         smaller look is shrunk from the one before, so a large photo is shrunk once."""
         h, w = image.shape[:2]
-        full, short = self.thresholds
+        large, full, short = self.thresholds
         looks = []  # (the image a pass saw, its run)
         source = image
         for size in search_sizes(w, h, self.search_face, self.face_px):
             source = fit(source, *size)
-            looks.append((source, self.full.run(source, full, size)))
+            looks.append((source, self.full.run(source, large, size)))
         small = fit(source, FULL_RANGE.side, FULL_RANGE.side)
         looks += [
             (small, self.full.run(small, full)),
