@@ -33,6 +33,13 @@ import numpy as np
 
 from ferkit.data import load_cache
 from ferkit.modelfile.classifier import Classifier
+from ferkit.vision.blazeface import (
+    FULL_THRESHOLD,
+    LARGE_THRESHOLD,
+    SHORT_THRESHOLD,
+    BlazeFaceDetector,
+    BlazeFaceSettings,
+)
 from ferkit.vision.detect import make_detector
 from ferkit.vision.detection import iou
 from ferkit.vision.recognize import crop_face, eye_angle
@@ -136,41 +143,31 @@ def size_bin(side: int, bins=SIZE_BINS) -> tuple[int, int]:
     return next(b for b in bins if side <= b[1])
 
 
-class OnePass:
+class OnePass(BlazeFaceDetector):
     """BlazeFace as ferkit ran it before the close-up and large-photo passes: full range
-    once at 192x192, boxes grown by no margin (the baseline of `--detectors blazeface-1pass`)."""
+    once at 192x192, cropped at the box (the baseline of `--detectors blazeface-1pass`; it
+    keeps today's rule that a face filling half a small photo is kept under 40 px)."""
 
-    name, align, margin = "blazeface-1pass", False, 0.0
+    name = "blazeface-1pass"
 
-    def __init__(self) -> None:
-        from ferkit.vision.blazeface import BlazeFaceDetector
-
-        self.inner = BlazeFaceDetector()
-        self.inner.passes = lambda image: [self.inner.full.run(image, 0.5)]
+    def passes(self, image):
+        return [self.full.run(image, FULL_THRESHOLD)]
 
     def detect(self, image):
-        return [replace(d, frame=None) for d in self.inner.detect(image)]
+        return [replace(d, frame=None) for d in super().detect(image)]
 
 
 def detector(spec: str, min_face: int | None):
-    """A detector by `make_detector`'s name, or `blazeface-1pass` (the baseline above), or
-    `blazeface-pxN`: BlazeFace searching large photos with `N` px faces (`FACE_PX`), or
-    `blazeface-shortT`: its short-range cut-off at `T` (`SHORT_THRESHOLD`), or
-    `blazeface-largeT`: its larger looks' cut-off at `T` (`LARGE_THRESHOLD`)."""
+    """A detector by `make_detector`'s name; `blazeface-1pass`, the baseline above; or
+    `blazeface@FIELD=VALUE`, BlazeFace with one of its `BlazeFaceSettings` changed (e.g.
+    `blazeface@short_threshold=0.65`)."""
     if spec == "blazeface-1pass":
         return OnePass()
-    if spec.startswith("blazeface-px"):
-        det = make_detector("blazeface", min_face=min_face)
-        det.face_px = float(spec.removeprefix("blazeface-px"))
-        return det
-    if spec.startswith("blazeface-large"):
-        det = make_detector("blazeface", min_face=min_face)
-        det.thresholds = (float(spec.removeprefix("blazeface-large")), *det.thresholds[1:])
-        return det
-    if spec.startswith("blazeface-short"):
-        det = make_detector("blazeface", min_face=min_face)
-        det.thresholds = (*det.thresholds[:2], float(spec.removeprefix("blazeface-short")))
-        return det
+    name, _, setting = spec.partition("@")
+    if name == "blazeface" and setting:
+        field, _, value = setting.partition("=")
+        settings = replace(BlazeFaceSettings(), **{field: float(value)})
+        return BlazeFaceDetector(min_face, settings=settings)
     return make_detector(spec, min_face=min_face)
 
 
@@ -221,21 +218,14 @@ def crop_accuracy(clf, matched, margins) -> None:
 def empty_scores(empties) -> None:
     """The highest score each BlazeFace network gives anything on face-free photos: its
     cut-off must sit above it for 0 false faces."""
-    from ferkit.vision.blazeface import (
-        FULL_THRESHOLD,
-        LARGE_THRESHOLD,
-        SHORT_THRESHOLD,
-        BlazeFaceDetector,
-    )
-
-    det = BlazeFaceDetector()
-    det.thresholds = (0.01, 0.01, 0.01)
+    low = {"large_threshold": 0.01, "full_threshold": 0.01, "short_threshold": 0.01}
+    det = BlazeFaceDetector(settings=replace(BlazeFaceSettings(), **low))
     best = {"full range, larger looks": [], "full range, 192 px": [], "short range": []}
     for canvas in empties:
         runs = det.passes(canvas)  # larger looks, the 192 px look, then short range twice
         for name, part in zip(best, (runs[:-3], runs[-3:-2], runs[-2:]), strict=True):
             best[name].append(max((float(s.max()) for *_, s in part if len(s)), default=0.0))
-    cuts = (LARGE_THRESHOLD, FULL_THRESHOLD, SHORT_THRESHOLD)
+    cuts = (LARGE_THRESHOLD, FULL_THRESHOLD, SHORT_THRESHOLD)  # the defaults
     for (name, scores), cut in zip(best.items(), cuts, strict=True):
         top = np.sort(scores)[::-1]
         print(f"{name}: best score on each face-free photo, highest {top[0]:.3f}, then "

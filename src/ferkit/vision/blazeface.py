@@ -28,28 +28,34 @@ its eyes and mouth rather than by the box, so a turned head keeps its mouth and 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from ferkit.vision.blazenet import FULL_RANGE, SHORT_RANGE, BlazeNet
+from ferkit.vision.blazenet import FULL_RANGE, SHORT_RANGE, BlazeNet, fitted
 from ferkit.vision.detection import DEFAULT_MIN_FACE, Detection
 
 # px: BlazeFace costs the same at any face size (unlike the scanning detectors); FER-2013
 # crops are 48 px, so smaller faces would be classified from upscaled pixels
 BLAZEFACE_MIN_FACE = 40
-# Input px that a `min_face` face spans in pass 2's first look. On 1920x1080 photos (150
-# each, faces 40 px to the short side; benchmarks/heads.py and detectors.py --faces all
-# --sizes 1920x1080 --detectors blazeface-px24,blazeface-px28,blazeface-px32): whole heads
-# found 78.5% / 83.8% / 86.1% for 24 / 28 / 32, FER-2013 faces 39.4 / 43.8 / 45.1%, false
-# faces on face-free photos 11 for each and for one pass alone; 47 / 48 / 67 ms a photo
+# Input px that a `min_face` face spans in pass 2's first look. On 150 photos of 1920x1080
+# with faces 40 px to the short side (benchmarks/heads.py and detectors.py --faces all
+# --sizes 1920x1080 --detectors blazeface@face_px=24,blazeface@face_px=28,blazeface): whole
+# heads found 78.5% / 83.8% / 86.1% for 24 / 28 / 32, FER-2013 faces 39.4 / 43.8 / 45.1%,
+# false faces on face-free photos 11 for each and for one pass alone; 47 / 48 / 67 ms a photo
 FACE_PX = 32
 MAX_INPUT = 1280  # px, the long side of pass 2's input: 3x3 tiles' worth, ~100 ms on one core
-# Pass 2 runs only when it sees the photo at least this much larger than pass 1 does: at
-# 640x480 it would look at 256x192 for 1.6x the photo's time (benchmarks/predict_speed.py)
+# Pass 2 runs only when it sees the photo at least this much larger than pass 1 does. At
+# 640x480 its 256x192 look finds more of the 80-192 px FER-2013 faces (45.6% against 30.4%)
+# but doubles the detection time (17.5 against 8.5 ms; benchmarks/detectors.py --images 150
+# --detectors blazeface,blazeface@min_gain=1), past the 1.5x a photo may cost; a smaller
+# --min-face asks for it
 MIN_GAIN = 1.5
 # Pass 2's looks shrink by this factor, one full-range pass each: full range finds faces
 # over about a 3x range of sizes, so a 12 MP photo needs a middle look between its search
-# scale and the 192 px one (faces of 320-639 px were found 74% of the time without it)
+# scale and the 192 px one. Without it (heads.py --images 150 --faces all --sizes 4000x3000
+# --detectors blazeface,blazeface@pyramid_step=99) heads of 320-639 px were found 74.4% of
+# the time against 89.7%, all heads 86.1% against 89.3%, for 195 against 220 ms a photo
 PYRAMID_STEP = 3
 ZOOM_OUT = 1.5  # pass 4: a face overflowing the frame by up to a quarter on each side fits
 FULL_THRESHOLD = 0.5  # MediaPipe's own cut-off, for both of its networks
@@ -61,8 +67,9 @@ LARGE_THRESHOLD = 0.5
 # any face-free photo: 0.648 on 300 of 640x480, 0.628 on 300 of 350x350 (full range: 0.459,
 # 0.508; benchmarks/detectors.py --empty-scores --sizes 640x480,350x350). In dim light it
 # made false faces at 0.66-0.68: 9 in 300 photos at a cut-off of 0.65, 1 at 0.7, 0 at 0.75
-# (heads.py --dim --detectors blazeface-short0.65,blazeface-short0.7,blazeface-short0.75),
-# where recall fell by 0.9 and 1.6 points. 0.7: over every face-free score seen, with room
+# (heads.py --dim --detectors blazeface@short_threshold=0.65,blazeface,
+# blazeface@short_threshold=0.75), where recall fell by 0.9 and 1.6 points. 0.7: over every
+# face-free score seen, with room
 SHORT_THRESHOLD = 0.7
 # How far down FER-2013's crops BlazeFace puts the eye midpoint and the mouth, in fractions
 # of the crop side (medians over PublicTest: python benchmarks/framing.py); both sit within
@@ -107,19 +114,37 @@ def weighted_nms(
     return kept
 
 
+@dataclass(frozen=True)
+class BlazeFaceSettings:
+    """What the passes use; the defaults are the measured values above. The benchmarks try
+    others with `--detectors blazeface@FIELD=VALUE` (benchmarks/detectors.py)."""
+
+    face_px: float = FACE_PX
+    pyramid_step: float = PYRAMID_STEP
+    min_gain: float = MIN_GAIN
+    large_threshold: float = LARGE_THRESHOLD
+    full_threshold: float = FULL_THRESHOLD
+    short_threshold: float = SHORT_THRESHOLD
+
+
 def search_sizes(
-    width: int, height: int, min_face: int, face_px: float = FACE_PX
+    width: int,
+    height: int,
+    min_face: int,
+    face_px: float = FACE_PX,
+    step: float = PYRAMID_STEP,
+    min_gain: float = MIN_GAIN,
 ) -> list[tuple[int, int]]:
     """Pass 2's inputs (height, width), largest first: the photo scaled so a `min_face` face
-    spans `face_px` px (the long side at most `MAX_INPUT`), then `PYRAMID_STEP` times smaller
-    each, down to `MIN_GAIN` times the 192x192 pass's look; sides rounded up to multiples
-    of 32. Empty for a photo whose 192 px look already shows such a face that large."""
+    spans `face_px` px (the long side at most `MAX_INPUT`), then `step` times smaller each,
+    down to `min_gain` times the 192x192 pass's look; sides rounded up to multiples of 32.
+    Empty for a photo whose 192 px look already shows such a face that large."""
     long = max(width, height)
     scale = min(face_px / min_face, MAX_INPUT / long)
     sizes = []
-    while long * scale >= MIN_GAIN * FULL_RANGE.side:
+    while long * scale >= min_gain * FULL_RANGE.side:
         sizes.append((32 * math.ceil(height * scale / 32), 32 * math.ceil(width * scale / 32)))
-        scale /= PYRAMID_STEP
+        scale /= step
     return sizes
 
 
@@ -131,18 +156,15 @@ def fit(image: np.ndarray, height: int, width: int) -> np.ndarray:
     import cv2
 
     h, w = image.shape[:2]
-    scale = min(width / w, height / h)
-    if scale >= 1:
+    size = fitted(w, h, height, width)
+    if size[0] >= w:
         return image
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
     while image.shape[1] >= 2 * size[0] and image.shape[0] >= 2 * size[1]:
         half = (image.shape[1] // 2, image.shape[0] // 2)
         image = cv2.resize(image, half, interpolation=cv2.INTER_AREA)
-    return (
-        image
-        if image.shape[1::-1] == size
-        else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    )
+    if image.shape[1::-1] == size:
+        return image
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def frame(keypoints: np.ndarray, box: np.ndarray) -> tuple[int, int, int, int]:
@@ -179,7 +201,13 @@ class BlazeFaceDetector:
     align = False
     margin = 0.0  # unused: every face has a `frame`, and a --margin given crops at the box
 
-    def __init__(self, min_face: int | None = None, overlap: float = 0.3, threads: int = 1) -> None:
+    def __init__(
+        self,
+        min_face: int | None = None,
+        overlap: float = 0.3,
+        threads: int = 1,
+        settings: BlazeFaceSettings = BlazeFaceSettings(),
+    ) -> None:
         self.full, self.short = BlazeNet(FULL_RANGE, threads), BlazeNet(SHORT_RANGE, threads)
         # None: search for 80 px faces, keep every face from 40 px...; a number: search for
         # faces that size and keep none smaller
@@ -188,8 +216,7 @@ class BlazeFaceDetector:
         # ...except a face filling half the photo's short side: in a small photo it is the
         # subject (a 60x60 crop of one face), not a passer-by
         self.subject = 0.5 if min_face is None else 1.0
-        self.face_px = FACE_PX
-        self.thresholds = (LARGE_THRESHOLD, FULL_THRESHOLD, SHORT_THRESHOLD)
+        self.settings = settings
         self.overlap = overlap
         self.weighted = True  # MediaPipe's weighted NMS; False: plain (benchmarks/box_jitter.py)
 
@@ -197,12 +224,14 @@ class BlazeFaceDetector:
         """Each pass's (boxes, keypoints, scores) in photo pixels, before the merge. Each
         smaller look is shrunk from the one before, so a large photo is shrunk once."""
         h, w = image.shape[:2]
-        large, full, short = self.thresholds
+        cfg = self.settings
+        full, short = cfg.full_threshold, cfg.short_threshold
         looks = []  # (the image a pass saw, its run)
         source = image
-        for size in search_sizes(w, h, self.search_face, self.face_px):
+        looked = search_sizes(w, h, self.search_face, cfg.face_px, cfg.pyramid_step, cfg.min_gain)
+        for size in looked:
             source = fit(source, *size)
-            looks.append((source, self.full.run(source, large, size)))
+            looks.append((source, self.full.run(source, cfg.large_threshold, size)))
         small = fit(source, FULL_RANGE.side, FULL_RANGE.side)
         looks += [
             (small, self.full.run(small, full)),

@@ -71,6 +71,13 @@ class Letterbox:
         return (points - np.array([self.pad_x, self.pad_y], np.float32)) / self.scale
 
 
+def fitted(w: int, h: int, height: int, width: int, zoom_out: float = 1.0) -> tuple[int, int]:
+    """The (width, height) a w x h photo takes in a height x width input: scaled to fit,
+    then shrunk `zoom_out` times more."""
+    scale = min(width / w, height / h) / zoom_out
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
 def letterbox(
     image: np.ndarray, height: int, width: int, zoom_out: float = 1.0
 ) -> tuple[np.ndarray, Letterbox]:
@@ -80,11 +87,10 @@ def letterbox(
     import cv2
 
     h, w = image.shape[:2]
-    scale = min(width / w, height / h) / zoom_out
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    nw, nh = fitted(w, h, height, width, zoom_out)
     small = image  # already fitted (`blazeface.fit`): only pad
     if (nw, nh) != (w, h):
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        interp = cv2.INTER_AREA if nw < w else cv2.INTER_LINEAR
         small = cv2.resize(image, (nw, nh), interpolation=interp)
     code = cv2.COLOR_GRAY2RGB if small.ndim == 2 else cv2.COLOR_BGR2RGB
     px, py = (width - nw) // 2, (height - nh) // 2
