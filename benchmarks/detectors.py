@@ -153,16 +153,30 @@ class OnePass(BlazeFaceDetector):
     def passes(self, image):
         return [self.full.run(image, FULL_THRESHOLD)]
 
+    def closeups(self, image):
+        return []
+
     def detect(self, image):
         return [replace(d, frame=None) for d in super().detect(image)]
 
 
+class FourPass(BlazeFaceDetector):
+    """BlazeFace without its close-up looks (pass 5), as ferkit ran it before them (the
+    baseline of `--detectors blazeface-4pass`)."""
+
+    name = "blazeface-4pass"
+
+    def closeups(self, image):
+        return []
+
+
 def detector(spec: str, min_face: int | None):
-    """A detector by `make_detector`'s name; `blazeface-1pass`, the baseline above; or
+    """A detector by `make_detector`'s name; `blazeface-1pass` or `blazeface-4pass`, the
+    baselines above; or
     `blazeface@FIELD=VALUE`, BlazeFace with one of its `BlazeFaceSettings` changed (e.g.
     `blazeface@short_threshold=0.65`)."""
-    if spec == "blazeface-1pass":
-        return OnePass()
+    if spec in ("blazeface-1pass", "blazeface-4pass"):
+        return (OnePass if spec == "blazeface-1pass" else FourPass)(min_face)
     name, _, setting = spec.partition("@")
     if name == "blazeface" and setting:
         field, _, value = setting.partition("=")

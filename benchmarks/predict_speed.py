@@ -14,8 +14,11 @@
 - video: frames/s of `process_video` on a generated 640x480 clip, without and with the
   annotated mp4 written, for each of `--detectors`;
 - group photo: a 1920x1080 JPEG of four people whose faces are 90 px, end to end, and how
-  many of the four each detector finds. `blazeface-1pass` in `--detectors` is BlazeFace as
-  ferkit ran it before its close-up and large-photo passes (benchmarks/detectors.py).
+  many of the four each detector finds;
+- face-free photo: a 640x480 JPEG with no face, end to end: what a photo costs when every
+  pass finds nothing (BlazeFace then adds its close-up looks). `blazeface-1pass` and
+  `blazeface-4pass` in `--detectors` are BlazeFace as ferkit ran it before its close-up and
+  large-photo passes and before its close-up looks (benchmarks/detectors.py).
 `--fer-python` points at an interpreter with the `fer` package installed (it needs
 TensorFlow, setuptools<80 and OpenCV 4); its default pipeline is measured on the same
 crops and photo in a subprocess, so both sides are timed in this one run: its TFLite path
@@ -105,6 +108,14 @@ def group_1920x1080(face_px: int = 90) -> bytes:
         head = cv2.resize(head, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
         x, y = 150 + 450 * i, 300 + 200 * (i % 2)
         canvas[y : y + head.shape[0], x : x + head.shape[1]] = head
+    return cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+def empty_640x480() -> bytes:
+    """A 640x480 face-free photo (a scikit-image background), JPEG-encoded."""
+    from detectors import backgrounds
+
+    canvas = cv2.resize(backgrounds()[2], (640, 480), interpolation=cv2.INTER_AREA)
     return cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
 
@@ -206,20 +217,22 @@ def main() -> None:
         rec = EmotionRecognizer(model=path, threads=args.threads)
         ms, n = photo_ms(rec, jpeg)
         print(f"photo 640x480, {name}: {ms:.1f} ms median (decode + detect + classify, {n} face)")
-    first_ms = first_fps = first_group = None
-    group = group_1920x1080()
+    first_ms = first_fps = first_group = first_empty = None
+    group, empty = group_1920x1080(), empty_640x480()
     for spec in args.detectors.split(","):
         rec = EmotionRecognizer(detector=detector(spec, None), threads=args.threads)
         ms, n = photo_ms(rec, jpeg)
         plain, written = video_fps(rec, jpeg, tmp)
         group_ms, group_n = photo_ms(rec, group, runs=10)
+        empty_ms, empty_n = photo_ms(rec, empty)
         first_ms, first_fps = first_ms or ms, first_fps or plain
-        first_group = first_group or group_ms
+        first_group, first_empty = first_group or group_ms, first_empty or empty_ms
         print(
             f"detector {spec}: photo {ms:.1f} ms ({ms / first_ms:.2f}x, {n} face; detection "
             f"alone {detect_ms(rec, jpeg):.1f} ms); video {plain:.0f} fps "
             f"({plain / first_fps:.2f}x), {written:.0f} fps writing the mp4; 1920x1080 group "
-            f"photo {group_ms:.1f} ms ({group_ms / first_group:.2f}x), {group_n} of 4 faces"
+            f"photo {group_ms:.1f} ms ({group_ms / first_group:.2f}x), {group_n} of 4 faces; "
+            f"face-free photo {empty_ms:.1f} ms ({empty_ms / first_empty:.2f}x, {empty_n} faces)"
         )
 
     if fer:

@@ -162,6 +162,9 @@ def test_frame_puts_eyes_and_mouth_where_fer2013_does_and_falls_back_to_the_box(
     x, y, side, _ = frame(kps, box)
     assert side == 100  # the eye-to-mouth distance is (FRAME_MOUTH - FRAME_EYES) of the side
     assert (x + side / 2, y + FRAME_EYES * side) == pytest.approx((100, 100), abs=1)
+    assert frame(kps, box, (640, 480)) == (x, y, side, side)  # inside already: unchanged
+    assert frame(kps, box, (130, 480)) == (30, y, side, side)  # moved left into the photo
+    assert frame(kps, box, (80, 80)) == (0, 0, 80, 80)  # larger than the photo: shrunk too
     kps[3] = [100, 400]  # a mouth far off: the box's own square instead
     assert frame(kps, box) == (55, 70, 90, 90)
 

@@ -48,6 +48,27 @@ def test_a_close_up_that_fills_the_frame_gives_one_face(det, astronaut, side, fi
     assert iou(face.box, expected) > 0.5, (face.box, expected)
 
 
+@pytest.mark.parametrize("side", [64, 350])
+@pytest.mark.parametrize("tilt", [0, 20])
+def test_a_photo_cut_tighter_than_the_face_gives_it(det, astronaut, side, tilt):
+    """A film still's framing: the astronaut's face cropped to its middle 70% (brow to
+    lips, cheek to cheek), tilted `tilt` degrees, at `side` px. Passes 1-4 find nothing; the
+    close-up looks (pass 5) find the face; its frame, larger than the photo, is kept inside
+    it: the whole photo."""
+    x, y, w, _ = ASTRONAUT_FACE
+    inner = round(0.7 * w)
+    x0, y0 = x + (w - inner) // 2, y + (w - inner) // 2
+    photo = cv2.resize(
+        astronaut[y0 : y0 + inner, x0 : x0 + inner], (side, side), interpolation=cv2.INTER_CUBIC
+    )
+    rotate = cv2.getRotationMatrix2D((side / 2, side / 2), tilt, 1.0)
+    photo = cv2.warpAffine(photo, rotate, (side, side), borderMode=cv2.BORDER_REPLICATE)
+    assert det.kept(det.merged(photo), photo) == []
+    (face,) = det.detect(photo)
+    assert face.box[2] >= 0.9 * side
+    assert face.frame == (0, 0, side, side)
+
+
 def group_photo(astronaut: np.ndarray, face_px: int = 90) -> tuple[np.ndarray, list]:
     """A 1920x1080 photo of four astronauts whose faces are `face_px` wide, on a textured
     grey; returns it and their face boxes."""
@@ -100,8 +121,12 @@ def test_the_crop_of_a_turned_head_keeps_its_mouth(det):
         assert face.box[1] + face.box[3] < y + side  # the frame reaches below the box
 
 
-def test_predict_classifies_the_close_up(astronaut):
+@pytest.mark.parametrize("fill", [1.0, 1.5])
+def test_predict_classifies_the_close_up(astronaut, fill):
     x, y, w, _ = ASTRONAUT_FACE
-    photo = cv2.resize(astronaut[y : y + w, x : x + w], (350, 350), interpolation=cv2.INTER_CUBIC)
+    inner = round(w / fill)
+    x0, y0 = x + (w - inner) // 2, y + (w - inner) // 2
+    crop = astronaut[y0 : y0 + inner, x0 : x0 + inner]
+    photo = cv2.resize(crop, (350, 350), interpolation=cv2.INTER_CUBIC)
     (face,) = EmotionRecognizer(threads=1).predict(photo)
     assert face.label == "happy"
