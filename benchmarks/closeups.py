@@ -1,12 +1,12 @@
 """Photos that are one face cut tighter than the face: film stills, FER-2013-like crops, the
-close-ups users bring. Chooses BlazeFace's close-up looks (`blazeface.CLOSEUPS`) off
+close-ups users bring. Chooses BlazeFace's close-up looks (`blazeface.CLOSEUP_ZOOM`) off
 wild-dev, which only measures them.
 
 Face photos: FER-2013 PublicTest crops (the split models are chosen on) as whole photos,
 enlarged to 48, 100 or 350 px, upright and tilted 15-35 degrees either way (a head rolled in
 a film still). Face-free photos: patches of every photo scikit-image and scikit-learn ship,
-except the two with faces (astronaut, camera), 48 px to the whole photo, resized to 48-480
-px, a quarter of them at half and a quarter at a quarter of their brightness. Printed per
+except the two with faces (astronaut, camera): patches of 48 px to the whole photo, square,
+4:3 or 16:9, resized to 48-1920 px, half of them dimmed. Printed per
 detector: the share of face photos with a face found, the face-free photos with any face,
 and the time per face photo.
 
@@ -16,9 +16,9 @@ and the time per face photo.
     python benchmarks/closeups.py --framing [--detectors blazeface@frame_inside=0,blazeface]
 
 `blazeface-4pass` is the detector without its close-up looks (pass 5). `--scores` prints
-what set them: each close-up look's best scores on the face-free photos that passes 1-4
-leave empty, over all its boxes and over those of at least half the photo's short side, and
-the share of the face photos passes 1-4 miss that it finds at several cut-offs.
+what set them: for rules that keep a face from one look alone or from both agreeing, at
+several cut-offs, the face-free photos (of those passes 1-4 leave empty) given a face, and
+the share of the face photos passes 1-4 miss that are found.
 `--framing` classifies the faces found on PublicTest crops with their outer 0, 15 and 30%
 cut away (cut tighter than FER-2013 cuts), each cropped at its frame, and the same photos
 taken whole (`--no-detect`'s crop) and as the original 48x48 crops: accuracy and balanced
@@ -38,11 +38,20 @@ from detectors import detector
 
 from ferkit.data import load_cache
 from ferkit.modelfile.classifier import Classifier
-from ferkit.vision.blazeface import CLOSEUPS, FULL_RANGE, BlazeFaceDetector, fit
+from ferkit.vision.blazeface import (
+    CLOSEUP_SHARE,
+    CLOSEUP_THRESHOLD,
+    CLOSEUP_ZOOM,
+    FULL_RANGE,
+    SHORT_THRESHOLD,
+    BlazeFaceDetector,
+    agreed,
+    fit,
+    min_side,
+)
 from ferkit.vision.recognize import crop_face
 
 WITH_FACES = {"astronaut.png", "camera.png"}
-CUTS = (0.5, 0.6, 0.7)  # the cut-offs --scores tries
 
 
 def sample_photos() -> list[np.ndarray]:
@@ -58,14 +67,22 @@ def sample_photos() -> list[np.ndarray]:
 
 
 def face_free(rng, photos: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """`n` face-free photos: patches of `photos` (aspect 1:1, 4:3 or 16:9, either way up, 48
+    px to the whole photo) resized to a long side of 48-1920 px, a quarter of them at half
+    and a quarter at a quarter of their brightness."""
     out = []
     for _ in range(n):
         photo = photos[rng.integers(len(photos))]
         h, w = photo.shape[:2]
-        s = int(rng.integers(48, min(h, w) + 1))
-        y, x = rng.integers(h - s + 1), rng.integers(w - s + 1)
-        side = int(rng.choice([48, 64, 100, 160, 350, 480]))
-        patch = cv2.resize(photo[y : y + s, x : x + s], (side, side), interpolation=cv2.INTER_AREA)
+        aspect = float(rng.choice([1.0, 4 / 3, 16 / 9]))
+        aspect = aspect if rng.random() < 0.5 else 1 / aspect  # width / height
+        ph = int(rng.integers(48, min(h, w / aspect) + 1))  # the patch's height, px
+        pw = round(ph * aspect)
+        y, x = rng.integers(h - ph + 1), rng.integers(w - pw + 1)
+        long = int(rng.choice([48, 64, 100, 160, 350, 480, 1080, 1920]))
+        scale = long / max(ph, pw)
+        size = (max(1, round(pw * scale)), max(1, round(ph * scale)))
+        patch = cv2.resize(photo[y : y + ph, x : x + pw], size, interpolation=cv2.INTER_AREA)
         out.append((patch * rng.choice([1.0, 1.0, 0.5, 0.25])).astype(np.uint8))
     return out
 
@@ -83,36 +100,53 @@ def face_photos(rng, faces: np.ndarray, n: int, tilted: bool) -> list[np.ndarray
     return out
 
 
-def best_scores(det: BlazeFaceDetector, photo: np.ndarray, share: float) -> list[float]:
-    """Each close-up look's best score on `photo` over boxes of at least `share` of the
-    photo's short side, at any cut-off."""
+def looks(det: BlazeFaceDetector, photo: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The two close-up looks' (boxes, scores) at any score over 0.3, with their boxes'
+    shorter sides as shares of the photo's."""
     small = fit(photo, FULL_RANGE.side, FULL_RANGE.side)
-    best = []
-    for network, zoom_out, _ in CLOSEUPS:
-        boxes, _, scores = (det.full if network == "full" else det.short).run(
-            small, 0.01, zoom_out=zoom_out
-        )
-        side = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-        keep = side >= share * min(small.shape[:2])
-        best.append(float(scores[keep].max()) if keep.any() else 0.0)
-    return best
+    out = []
+    for net, zoom in zip((det.full, det.short), CLOSEUP_ZOOM, strict=True):
+        boxes, _, scores = net.run(small, 0.3, zoom_out=zoom)
+        out.append((boxes, scores, min_side(boxes) / min(small.shape[:2])))
+    return out
+
+
+def rule(kind: str, cut: float, alone: float = 1.01):
+    """Whether a photo's close-up looks give a face: one network alone (`full`: boxes of at
+    least `CLOSEUP_SHARE` of the photo; `short`: any) at `cut`, or `both` agreeing at `cut`
+    (as the detector keeps them), or short range alone at `alone`."""
+
+    def fires(runs) -> bool:
+        (fb, fs, ff), (sb, ss, sf) = runs
+        if kind == "full":
+            return bool(((fs >= cut) & (ff >= CLOSEUP_SHARE)).any())
+        if kind == "short":
+            return bool((ss >= cut).any())
+        full_ok, short_ok = (fs >= cut) & (ff >= CLOSEUP_SHARE), (ss >= cut) & (sf >= CLOSEUP_SHARE)
+        both = (full_ok & agreed(fb, sb[short_ok])).any()
+        return bool(both or (ss >= alone).any())
+
+    return fires
 
 
 def print_scores(empties: list[np.ndarray], photos: list[np.ndarray]) -> None:
     det = BlazeFaceDetector()
-    empty = [p for p in empties if not det.kept(det.merged(p), p)]
-    missed = [p for p in photos if not det.kept(det.merged(p), p)]
+    empty = [looks(det, p) for p in empties if not det.kept(det.merged(p), p)]
+    missed = [looks(det, p) for p in photos if not det.kept(det.merged(p), p)]
     print(f"passes 1-4 leave {len(empty)} of {len(empties)} face-free photos empty and miss "
-          f"{len(missed)} of {len(photos)} face photos")  # fmt: skip
-    for share in (0.0, 0.5):
-        free = np.array([best_scores(det, p, share) for p in empty])
-        found = np.array([best_scores(det, p, share) for p in missed])
-        for j, (network, zoom_out, _) in enumerate(CLOSEUPS):
-            top = np.sort(free[:, j])[::-1][:3]
-            cuts = ", ".join(f"{c}: {100 * np.mean(found[:, j] >= c):.0f}%" for c in CUTS)
-            print(f"{network} range zoomed out {zoom_out:g}x, boxes >= {share:g} of the "
-                  f"short side: face-free best {top.round(3).tolist()}; missed faces "
-                  f"found {cuts}")  # fmt: skip
+          f"{len(missed)} of {len(photos)} face photos; the close-up looks, by the rule "
+          f"that keeps a face:")  # fmt: skip
+    rules = {f"full range alone at {c}": rule("full", c) for c in (0.5, 0.6, 0.7)}
+    rules |= {f"short range alone at {c}": rule("short", c) for c in (0.5, 0.6, 0.7)}
+    rules |= {f"both agreeing at {c}": rule("both", c) for c in (0.4, 0.45, 0.5)}
+    rules["both agreeing at 0.5, or short range alone at 0.7 (the default)"] = rule(
+        "both", CLOSEUP_THRESHOLD, SHORT_THRESHOLD
+    )
+    for name, fires in rules.items():
+        false = sum(map(fires, empty))
+        found = np.mean([fires(r) for r in missed])
+        print(f"  {name}: face-free photos with a face {false}, missed faces found "
+              f"{100 * found:.0f}%")  # fmt: skip
 
 
 def scores_text(clf: Classifier, crops: list[np.ndarray], y: np.ndarray) -> str:

@@ -11,7 +11,8 @@ time, optionally rotated (`--tilt`) and dimmed (`--dim`: the scene's light times
 1.5, and sensor noise), into 640x480 crops of the same face-free photos as detectors.py.
 The face's box in each portrait was drawn by hand; a detection within IoU 0.3 of it counts.
 It prints the share of found heads whose crop (what `EmotionRecognizer` classifies) holds
-the mouth and the chin, both marked by hand, which a crop above the smile loses. For
+the mouth and the chin, both marked by hand, which a crop above the smile loses (a mouth or
+chin off the photo counts as held by a crop that reaches the photo's edge next to it). For
 detectors that give the eyes it also prints how far the eye line they report is from
 the true one (the portrait's own, as the detector sees it upright, turned by the paste),
 which is what alignment rotates by.
@@ -218,7 +219,9 @@ def evaluate(spec, det, heads, scenes, bins) -> None:
         fp += false
         for j, d in used.items():
             _, name, mirrored, angle, points = truth[j]
-            kept += holds(crop_square(d, det.margin), points)
+            # a point off the photo is held by a crop reaching the photo's edge next to it
+            inside = np.clip(points, 0, (canvas.shape[1] - 1, canvas.shape[0] - 1))
+            kept += holds(crop_square(d, det.margin), inside)
             if d.eyes and upright[name] is not None:  # a mirror flips the eye line
                 true = (-1 if mirrored else 1) * upright[name] - angle
                 eye_errors[name].append(abs(eye_angle(d.eyes) - true))

@@ -152,6 +152,16 @@ def test_a_larger_input_finds_a_small_face_that_192_misses():
     assert 750 < face.eyes[0][0] < face.eyes[1][0] < 790  # keypoints in photo pixels
 
 
+def test_agreed_marks_the_boxes_another_look_also_found():
+    from ferkit.vision.blazeface import agreed
+
+    boxes = np.array([[0, 0, 10, 10], [50, 50, 60, 60]], np.float32)
+    others = np.array([[1, 1, 11, 11], [52, 50, 70, 60]], np.float32)  # IoU 0.68 and 0.40
+    assert agreed(boxes, others).tolist() == [True, False]
+    assert agreed(boxes, others, overlap=0.3).tolist() == [True, True]
+    assert agreed(boxes, others[:0]).tolist() == [False, False]
+
+
 def test_frame_puts_eyes_and_mouth_where_fer2013_does_and_falls_back_to_the_box():
     from ferkit.vision.blazeface import FRAME_EYES, FRAME_MOUTH
 

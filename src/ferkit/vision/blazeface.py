@@ -16,10 +16,11 @@ nothing:
 3. short range at 128x128 over the photo;
 4. short range over the photo zoomed out `ZOOM_OUT` times, for faces that fill the frame or
    overflow it (tight crops: their chin or brow is cut);
-5. only when 1-4 find no face: the close-up looks (`CLOSEUPS`), full and short range over
-   the photo zoomed out further, for a photo that is one face cut tighter than the face
-   (film stills, FER-2013-like crops). They run last because they cost two more passes and,
-   on a photo with a face already found, would only add the risk of false faces.
+5. only when 1-4 find no face: the close-up looks, full and short range over the photo
+   zoomed out further, for a photo that is one face cut tighter than the face (film stills,
+   FER-2013-like crops), kept where the two networks agree (`CLOSEUP_ZOOM`). They run last
+   because they cost two more passes and, on a photo with a face already found, would only
+   add the risk of false faces.
 
 Weighted NMS (MediaPipe's): take the best box, merge every box overlapping it by more than
 `overlap` IoU into the score-weighted mean of their boxes and keypoints, keeping the best
@@ -76,28 +77,34 @@ LARGE_THRESHOLD = 0.5
 # blazeface@short_threshold=0.75), where recall fell by 0.9 and 1.6 points. 0.7: over every
 # face-free score seen, with room
 SHORT_THRESHOLD = 0.7
-# The close-up looks (pass 5): (network, zoom out, smallest face as a share of the photo's
-# short side), at `CLOSEUP_THRESHOLD` for full range and `SHORT_THRESHOLD` for short range.
-# A face cut tighter than the face, zoomed out 3x, spans a third of full range's input, the
-# size it finds best; zoomed out 2.5x it is whole for short range. Chosen off wild-dev, on
-# FER-2013 PublicTest crops as whole photos and face-free patches of every scikit-image and
-# scikit-learn sample photo (python benchmarks/closeups.py --scores): of the 217 of 1,200
-# crops that passes 1-4 miss, full range zoomed out finds 47% at 0.5, but face-free patches
-# score up to 0.76 there; among boxes of at least half the photo (a close-up's face is no
-# smaller) they score up to 0.55, and 0.6 finds 23%. Short range zoomed out keeps its 0.7
-# (face-free best 0.66) and finds 22%
-CLOSEUPS = (("full", 3.0, 0.5), ("short", 2.5, 0.0))
-CLOSEUP_THRESHOLD = 0.6
+# The close-up looks (pass 5): full range on the photo zoomed out `CLOSEUP_ZOOM[0]` times
+# (a face cut tighter than the face then spans a third of its input, the size it finds
+# best) and short range zoomed out `CLOSEUP_ZOOM[1]` times. A face is kept where both see it
+# (boxes overlapping by `CLOSEUP_IOU`, each scoring `CLOSEUP_THRESHOLD`, each at least
+# `CLOSEUP_SHARE` of the photo's short side: a close-up's face is no smaller), or where short
+# range alone scores its `SHORT_THRESHOLD`. Chosen off wild-dev, on FER-2013 PublicTest
+# crops as whole photos and 1,500 face-free patches of every scikit-image and scikit-learn
+# sample photo (python benchmarks/closeups.py --scores): of the 187 of 1,200 crops passes
+# 1-4 miss, either network alone at a cut-off with no false face finds 5% (full range, 0.7)
+# or 23% (short range, 0.7); full range at 0.6 finds 25% but fires on 3 face-free patches.
+# The two agreeing at 0.5 find 39% with no false face, and 45% with short range alone at
+# 0.7; agreeing at 0.45 found 48%, but a false face in another draw (--seed 1)
+CLOSEUP_ZOOM = (3.0, 2.5)
+CLOSEUP_THRESHOLD = 0.5
+CLOSEUP_IOU = 0.5
+CLOSEUP_SHARE = 0.5
 # How far down FER-2013's crops BlazeFace puts the eye midpoint and the mouth, in fractions
 # of the crop side (medians over PublicTest: python benchmarks/framing.py); both sit within
 # 0.01 of the crop's vertical midline (730 of 1,000 crops found)
 FRAME_EYES = 0.393
 FRAME_MOUTH = 0.747
 # Keep each frame inside the photo (`frame`'s `inside`): past the photo's edge a crop
-# repeats the edge, streaks no FER-2013 crop has. On 1,500 PublicTest crops as whole photos
+# repeats the edge, streaks no FER-2013 crop has. On 1,200 PublicTest crops as whole photos
 # with their outer 0 / 15 / 30% cut away (python benchmarks/closeups.py --framing), the
-# default model read the faces found 71.8 / 71.5 / 68.2% right at the frame, 72.3 / 72.7 /
-# 68.8% with the frame kept inside, and 72.5 / 72.8 / 69.0% given each photo whole
+# default model read the faces found 72.0 / 71.5 / 66.9% right at the frame (balanced
+# 0.669 / 0.648 / 0.609) and 72.4 / 71.8 / 63.8% kept inside (0.685 / 0.676 / 0.573): kept
+# inside wins where a photo cuts off up to 15% of FER-2013's framing, as film stills do,
+# and loses where only brow to mouth is left
 FRAME_INSIDE = True
 
 
@@ -171,6 +178,16 @@ def search_sizes(
         sizes.append((32 * math.ceil(height * scale / 32), 32 * math.ceil(width * scale / 32)))
         scale /= step
     return sizes
+
+
+def min_side(boxes: np.ndarray) -> np.ndarray:
+    """Each (x0, y0, x1, y1) box's shorter side."""
+    return np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+
+
+def agreed(boxes: np.ndarray, others: np.ndarray, overlap: float = CLOSEUP_IOU) -> np.ndarray:
+    """Which of `boxes` [N, 4] overlap any of `others` [M, 4] by at least `overlap` IoU."""
+    return np.array([bool((box_iou(b, others) >= overlap).any()) for b in boxes], bool)
 
 
 def to_photo(
@@ -297,20 +314,28 @@ class BlazeFaceDetector:
         return [to_photo(seen, run, w, h) for seen, run in looks]
 
     def closeups(self, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """The close-up looks' (boxes, keypoints, scores) in photo pixels (pass 5, `CLOSEUPS`),
-        keeping only faces at least their share of the photo's short side."""
+        """The close-up looks' (boxes, keypoints, scores) in photo pixels (pass 5,
+        `CLOSEUP_ZOOM`): faces both networks see, and those short range alone is sure of."""
         h, w = image.shape[:2]
         small = fit(image, FULL_RANGE.side, FULL_RANGE.side)
-        runs = []
         cfg = self.settings
-        for network, zoom_out, share in CLOSEUPS:
-            net = self.full if network == "full" else self.short
-            cut = cfg.closeup_threshold if network == "full" else cfg.short_threshold
-            boxes, kps, scores = net.run(small, cut, zoom_out=zoom_out)
-            big = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-            keep = big >= share * min(small.shape[:2])
-            runs.append(to_photo(small, (boxes[keep], kps[keep], scores[keep]), w, h))
-        return runs
+        runs = [
+            net.run(small, min(cfg.closeup_threshold, cfg.short_threshold), zoom_out=zoom)
+            for net, zoom in zip((self.full, self.short), CLOSEUP_ZOOM, strict=True)
+        ]
+        (full_boxes, _, full_scores), (short_boxes, _, short_scores) = runs
+        least = CLOSEUP_SHARE * min(small.shape[:2])
+        full_ok = (full_scores >= cfg.closeup_threshold) & (min_side(full_boxes) >= least)
+        short_ok = (short_scores >= cfg.closeup_threshold) & (min_side(short_boxes) >= least)
+        keep = (
+            full_ok & agreed(full_boxes, short_boxes[short_ok]),
+            (short_ok & agreed(short_boxes, full_boxes[full_ok]))
+            | (short_scores >= cfg.short_threshold),
+        )
+        return [
+            to_photo(small, (boxes[k], kps[k], scores[k]), w, h)
+            for (boxes, kps, scores), k in zip(runs, keep, strict=True)
+        ]
 
     def merged(self, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float]]:
         """Passes 1-4's faces merged by one weighted NMS: (box as x0, y0, x1, y1, the six
