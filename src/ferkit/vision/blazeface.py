@@ -180,6 +180,10 @@ def search_sizes(
     return sizes
 
 
+# a look that found nothing: (boxes [0, 4], keypoints [0, 6, 2], scores [0])
+NONE = (np.zeros((0, 4), np.float32), np.zeros((0, 6, 2), np.float32), np.zeros(0, np.float32))
+
+
 def min_side(boxes: np.ndarray) -> np.ndarray:
     """Each (x0, y0, x1, y1) box's shorter side."""
     return np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
@@ -315,26 +319,24 @@ class BlazeFaceDetector:
 
     def closeups(self, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """The close-up looks' (boxes, keypoints, scores) in photo pixels (pass 5,
-        `CLOSEUP_ZOOM`): faces both networks see, and those short range alone is sure of."""
+        `CLOSEUP_ZOOM`): faces both networks see, and those short range alone is sure of.
+        Short range looks first: with no large face of its own, full range has nothing to
+        agree with, and its costlier look is skipped (a face-free photo pays for one look)."""
         h, w = image.shape[:2]
         small = fit(image, FULL_RANGE.side, FULL_RANGE.side)
         cfg = self.settings
-        runs = [
-            net.run(small, min(cfg.closeup_threshold, cfg.short_threshold), zoom_out=zoom)
-            for net, zoom in zip((self.full, self.short), CLOSEUP_ZOOM, strict=True)
-        ]
-        (full_boxes, _, full_scores), (short_boxes, _, short_scores) = runs
-        least = CLOSEUP_SHARE * min(small.shape[:2])
-        full_ok = (full_scores >= cfg.closeup_threshold) & (min_side(full_boxes) >= least)
-        short_ok = (short_scores >= cfg.closeup_threshold) & (min_side(short_boxes) >= least)
-        keep = (
-            full_ok & agreed(full_boxes, short_boxes[short_ok]),
-            (short_ok & agreed(short_boxes, full_boxes[full_ok]))
-            | (short_scores >= cfg.short_threshold),
-        )
+        cut = min(cfg.closeup_threshold, cfg.short_threshold)
+        least = CLOSEUP_SHARE * min(small.shape[:2])  # px, the smallest face that agrees
+        short = self.short.run(small, cut, zoom_out=CLOSEUP_ZOOM[1])
+        short_ok = (short[2] >= cfg.closeup_threshold) & (min_side(short[0]) >= least)
+        full = self.full.run(small, cut, zoom_out=CLOSEUP_ZOOM[0]) if short_ok.any() else NONE
+        full_ok = (full[2] >= cfg.closeup_threshold) & (min_side(full[0]) >= least)
+        keep_full = full_ok & agreed(full[0], short[0][short_ok])
+        sure = short[2] >= cfg.short_threshold
+        keep_short = (short_ok & agreed(short[0], full[0][full_ok])) | sure
         return [
             to_photo(small, (boxes[k], kps[k], scores[k]), w, h)
-            for (boxes, kps, scores), k in zip(runs, keep, strict=True)
+            for (boxes, kps, scores), k in ((full, keep_full), (short, keep_short))
         ]
 
     def merged(self, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float]]:
