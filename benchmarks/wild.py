@@ -15,7 +15,7 @@ wild-dev is for evaluation only: nothing in ferkit is trained, tuned or threshol
 
     python benchmarks/wild.py [--wild ../shared/wild-dev] [--models default,fast,accurate]
         [--detectors blazeface,haar] [--no-detect] [--margins 0,0.2]
-        [--fer-python FER_VENV/bin/python]
+        [--fer-python FER_VENV/bin/python] [--digits 3]
 
 `--fer-python` points at an interpreter with the `fer` package (TensorFlow, setuptools<80,
 OpenCV 4), as in predict_speed.py; `fer`'s default pipeline (its Haar cascade and
@@ -80,9 +80,9 @@ def fer_answers(python: str, files: list[Path]) -> list[int | None]:
         return [None if a is None else LABELS.index(a) for a in json.loads(out.read_text())]
 
 
-def report(name: str, answers: list[int | None], y: np.ndarray) -> str:
-    """One markdown row: no face, accuracy, balanced accuracy, recall per class, and the
-    share of happy and neutral photos read as sad."""
+def report(name: str, answers: list[int | None], y: np.ndarray, digits: int = 3) -> str:
+    """One markdown row: no face, accuracy, balanced accuracy (to `digits` places), recall
+    per class, and the share of happy and neutral photos read as sad."""
     got = np.array([-1 if a is None else a for a in answers])
     present = [k for k in range(len(LABELS)) if (y == k).any()]
     recall = {k: float(np.mean(got[y == k] == k)) for k in present}
@@ -92,7 +92,7 @@ def report(name: str, answers: list[int | None], y: np.ndarray) -> str:
         name,
         f"{100 * np.mean(got < 0):.1f}%",
         f"{100 * np.mean(got == y):.1f}%",
-        f"{np.mean(list(recall.values())):.3f}",
+        f"{np.mean(list(recall.values())):.{digits}f}",
         " / ".join(f"{100 * recall[k]:.0f}" for k in present),
         f"{100 * as_sad[0]:.1f}% / {100 * as_sad[1]:.1f}%",
     ]
@@ -109,6 +109,7 @@ def main() -> None:
                     "margins instead of BlazeFace's frame, e.g. 0,0.2")  # fmt: skip
     ap.add_argument("--fer-python", help="an interpreter with the fer package")
     ap.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")
+    ap.add_argument("--digits", type=int, default=3, help="balanced accuracy's places")
     args = ap.parse_args()
     if not (args.wild / "labels.csv").is_file():
         raise SystemExit(f"{args.wild}: no labels.csv (wild-dev lives in ../shared)")
@@ -125,17 +126,21 @@ def main() -> None:
         for spec in args.detectors.split(","):
             rec = EmotionRecognizer(model, detector=detector(spec, None), threads=args.threads)
             answers = ferkit_answers(rec, files, detect=True)
-            print(report(f"ferkit `{model}`, `{spec}`", answers, y), flush=True)
+            print(report(f"ferkit `{model}`, `{spec}`", answers, y, args.digits), flush=True)
         for margin in filter(None, args.margins.split(",")):
             rec = EmotionRecognizer(model, margin=float(margin), threads=args.threads)
             answers = ferkit_answers(rec, files, detect=True)
-            print(report(f"ferkit `{model}`, box + margin {margin}", answers, y), flush=True)
+            print(
+                report(f"ferkit `{model}`, box + margin {margin}", answers, y, args.digits),
+                flush=True,
+            )
         if args.no_detect:
             rec = EmotionRecognizer(model, threads=args.threads)
             answers = ferkit_answers(rec, files, detect=False)
-            print(report(f"ferkit `{model}`, `--no-detect`", answers, y), flush=True)
+            print(report(f"ferkit `{model}`, `--no-detect`", answers, y, args.digits), flush=True)
     if args.fer_python:
-        print(report("`fer` (Haar + mini-Xception)", fer_answers(args.fer_python, files), y))
+        fer = fer_answers(args.fer_python, files)
+        print(report("`fer` (Haar + mini-Xception)", fer, y, args.digits))
 
 
 if __name__ == "__main__":
