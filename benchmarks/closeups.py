@@ -100,7 +100,7 @@ def face_photos(rng, faces: np.ndarray, n: int, tilted: bool) -> list[np.ndarray
     return out
 
 
-def looks(det: BlazeFaceDetector, photo: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+def looks(det: BlazeFaceDetector, photo: np.ndarray) -> list[tuple[np.ndarray, ...]]:
     """The two close-up looks' (boxes, scores) at any score over 0.3, with their boxes'
     shorter sides as shares of the photo's."""
     small = fit(photo, FULL_RANGE.side, FULL_RANGE.side)

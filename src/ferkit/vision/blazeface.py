@@ -350,7 +350,9 @@ class BlazeFaceDetector:
             found = self.kept(merge(self.closeups(image), self.overlap, self.weighted), image)
         return found
 
-    def kept(self, faces: list, image: np.ndarray) -> list[Detection]:
+    def kept(
+        self, faces: list[tuple[np.ndarray, np.ndarray, float]], image: np.ndarray
+    ) -> list[Detection]:
         """The merged faces inside the photo that are large enough, as `Detection`s."""
         h, w = image.shape[:2]
         found = []
