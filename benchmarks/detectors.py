@@ -143,7 +143,17 @@ def size_bin(side: int, bins=SIZE_BINS) -> tuple[int, int]:
     return next(b for b in bins if side <= b[1])
 
 
-class OnePass(BlazeFaceDetector):
+class FourPass(BlazeFaceDetector):
+    """BlazeFace without its close-up looks (pass 5), as ferkit ran it before them (the
+    baseline of `--detectors blazeface-4pass`)."""
+
+    name = "blazeface-4pass"
+
+    def closeups(self, image):
+        return []
+
+
+class OnePass(FourPass):
     """BlazeFace as ferkit ran it before the close-up and large-photo passes: full range
     once at 192x192, cropped at the box (the baseline of `--detectors blazeface-1pass`; it
     keeps today's rule that a face filling half a small photo is kept under 40 px)."""
@@ -153,21 +163,8 @@ class OnePass(BlazeFaceDetector):
     def passes(self, image):
         return [self.full.run(image, FULL_THRESHOLD)]
 
-    def closeups(self, image):
-        return []
-
     def detect(self, image):
         return [replace(d, frame=None) for d in super().detect(image)]
-
-
-class FourPass(BlazeFaceDetector):
-    """BlazeFace without its close-up looks (pass 5), as ferkit ran it before them (the
-    baseline of `--detectors blazeface-4pass`)."""
-
-    name = "blazeface-4pass"
-
-    def closeups(self, image):
-        return []
 
 
 def detector(spec: str, min_face: int | None):

@@ -181,7 +181,7 @@ def search_sizes(
 
 
 # a look that found nothing: (boxes [0, 4], keypoints [0, 6, 2], scores [0])
-NONE = (np.zeros((0, 4), np.float32), np.zeros((0, 6, 2), np.float32), np.zeros(0, np.float32))
+NO_FACES = (np.zeros((0, 4), np.float32), np.zeros((0, 6, 2), np.float32), np.zeros(0, np.float32))
 
 
 def min_side(boxes: np.ndarray) -> np.ndarray:
@@ -329,7 +329,7 @@ class BlazeFaceDetector:
         least = CLOSEUP_SHARE * min(small.shape[:2])  # px, the smallest face that agrees
         short = self.short.run(small, cut, zoom_out=CLOSEUP_ZOOM[1])
         short_ok = (short[2] >= cfg.closeup_threshold) & (min_side(short[0]) >= least)
-        full = self.full.run(small, cut, zoom_out=CLOSEUP_ZOOM[0]) if short_ok.any() else NONE
+        full = self.full.run(small, cut, zoom_out=CLOSEUP_ZOOM[0]) if short_ok.any() else NO_FACES
         full_ok = (full[2] >= cfg.closeup_threshold) & (min_side(full[0]) >= least)
         keep_full = full_ok & agreed(full[0], short[0][short_ok])
         sure = short[2] >= cfg.short_threshold

@@ -135,16 +135,13 @@ class EmotionRecognizer:
         size = self.classifier.info.input_size
         margin = self.detector.margin if self.margin is None else self.margin
         align = self.detector.align if self.align is None else self.align
-        return [
-            crop_face(
-                image,
-                d.frame if d.frame is not None and self.margin is None else d.box,
-                size,
-                0.0 if d.frame is not None and self.margin is None else margin,
-                eye_angle(d.eyes) if align and d.eyes is not None else 0.0,
-            )
-            for d in detections
-        ]
+        out = []
+        for d in detections:
+            framed = d.frame is not None and self.margin is None
+            box, grow = (d.frame, 0.0) if framed else (d.box, margin)
+            angle = eye_angle(d.eyes) if align and d.eyes is not None else 0.0
+            out.append(crop_face(image, box, size, grow, angle))
+        return out
 
     def predict(self, source: ImageInput, detect: bool = True) -> list[Face]:
         """Every face in the image, largest first. With `detect=False` the whole image is
