@@ -112,3 +112,14 @@ def test_evaluate_corruptions_writes_the_figure_the_json_and_the_tables(tmp_path
     assert f"| mCA |  |  |  | {r['mca']:.2%} |" in md and "![corruptions](corruptions.png)" in md
     assert "| dim | " in md and all(label in md for label in LABELS)
     assert (out / "report.html").read_text().count("data:image/png;base64,") == 5
+
+
+def test_dim_lights_are_what_a_dim_8bit_camera_writes():
+    """Issue 48's lights: a third of the light over black level 8, and gamma 2.2."""
+    from ferkit.evaluation.corruptions import DIM_LIGHTS
+
+    x = np.array([[[0, 100, 255]]], np.uint8)
+    assert DIM_LIGHTS["0.3x+8"](x).tolist() == [[[8, 38, 84]]]
+    assert DIM_LIGHTS["gamma 2.2"](x).tolist() == [[[0, 33, 255]]]
+    assert DIM_LIGHTS["both"](x).tolist() == [[[8, 18, 84]]]
+    assert all(f(x).dtype == np.uint8 for f in DIM_LIGHTS.values())

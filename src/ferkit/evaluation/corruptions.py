@@ -184,3 +184,25 @@ def corrupt(x: np.ndarray, name: str, severity: int, seed: int = 0) -> np.ndarra
         return x.copy()
     rng = np.random.default_rng((seed, list(CORRUPTIONS).index(name), severity))
     return CORRUPTIONS[name](x, severity, rng)
+
+
+# Issue 48's dim cameras: the same crops as a dim 8-bit camera writes them, to count how many
+# faces keep their label (`benchmarks/dim_light.py`; the shipped models' test).
+UNDEREXPOSED = (0.3, 8.0)  # (gain, black level in grey levels): a third of the light
+CRUSHED_GAMMA = 2.2  # on 0..1: shadows crushed toward black, highlights kept
+
+
+def underexposed(x: np.ndarray) -> np.ndarray:
+    gain, black = UNDEREXPOSED
+    return _uint8(gain * _float(x) + black)
+
+
+def crushed(x: np.ndarray) -> np.ndarray:
+    return _uint8(255 * (_float(x) / 255) ** CRUSHED_GAMMA)
+
+
+DIM_LIGHTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "0.3x+8": underexposed,
+    "gamma 2.2": crushed,
+    "both": lambda x: underexposed(crushed(x)),
+}

@@ -148,5 +148,9 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 
 def from_dict(data: dict[str, Any]) -> TrainConfig:
-    """Rebuild a TrainConfig from `dataclasses.asdict` output (a run folder's config.json)."""
-    return apply_overrides(TrainConfig(), _flatten(data))
+    """Rebuild a TrainConfig from `dataclasses.asdict` output (a run folder's config.json);
+    a run from before the photometric layer existed trained without one."""
+    flat = _flatten(data)
+    if any(k.startswith("model.") for k in flat):
+        flat.setdefault("model.photometric", "none")
+    return apply_overrides(TrainConfig(), flat)

@@ -258,7 +258,8 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
     run = Path(cfg.out)
     init_net = None
     if not resume and cfg.init:  # the file's architecture, normalisation and weights
-        model_cfg, init_net, folded = rebuild_from_onnx(cfg.init)  # before teacher scoring
+        # before teacher scoring; the photometric layer is the recipe's, not the file's
+        model_cfg, init_net, folded = rebuild_from_onnx(cfg.init, cfg.model.photometric)
     data = load_data(cfg, device)
     if init_net is not None:
         if model_cfg.input_size != data.train_x.shape[-1]:

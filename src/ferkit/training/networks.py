@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ferkit.core.labels import LABELS
+from ferkit.training.photometric import Normalize
 
 
 @dataclass(frozen=True)
@@ -27,18 +28,8 @@ class ModelConfig:
     input_size: int = 48  # pixels per side
     mean: float = 128.0  # of training pixels, 0..255 scale
     std: float = 64.0
-
-
-class Normalize(nn.Module):
-    """(x - mean) / std with constants kept as buffers (they travel into ONNX)."""
-
-    def __init__(self, mean: float, std: float) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(float(mean)))
-        self.register_buffer("inv_std", torch.tensor(1.0 / float(std)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) * self.inv_std
+    # per-image photometric layer before (x - mean) / std: training.photometric.PHOTOMETRIC
+    photometric: str = "equalize"
 
 
 def conv_bn(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
@@ -57,7 +48,7 @@ class VGG(nn.Module):
         super().__init__()
         w = cfg.width
         chans = [1, w, 2 * w, 4 * w, 8 * w]
-        layers: list[nn.Module] = [Normalize(cfg.mean, cfg.std)]
+        layers: list[nn.Module] = [Normalize(cfg.mean, cfg.std, cfg.photometric)]
         for i in range(4):
             if i > 0:
                 layers.append(nn.MaxPool2d(2))
@@ -103,7 +94,7 @@ class ResNet18(nn.Module):
         super().__init__()
         w = cfg.width
         chans = [w, 2 * w, 4 * w, 8 * w]
-        layers: list[nn.Module] = [Normalize(cfg.mean, cfg.std), conv_bn(1, w)]
+        layers: list[nn.Module] = [Normalize(cfg.mean, cfg.std, cfg.photometric), conv_bn(1, w)]
         c_in = w
         for i, c in enumerate(chans):
             stride = 1 if i == 0 else 2

@@ -12,6 +12,7 @@ An int8 export (`ferkit export --int8`) rebuilds too, from its dequantised weigh
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -53,6 +54,7 @@ def read_onnx_model(
         raise FerkitError(
             f"{flag} {model}: an ensemble of {len(arch)} networks; {flag} takes one network"
         )
+    arch.setdefault("photometric", "none")  # files exported before the layer existed
     try:
         cfg = ModelConfig(**arch)
     except TypeError as exc:
@@ -104,14 +106,17 @@ def init_from_onnx(model: str, images: torch.Tensor) -> tuple[ModelConfig, nn.Mo
 
 
 def rebuild_from_onnx(
-    model: str, flag: str = "--init"
+    model: str, photometric: str | None = None, flag: str = "--init"
 ) -> tuple[ModelConfig, nn.Module, list[nn.BatchNorm2d]]:
     """The network of `model` with its weights, and the BatchNorms its export folded into
     convs (identities adding the folded bias until `unfold_batchnorms` fits them). Needs no
     data, so `ferkit train` checks an `--init` file before minutes of teacher scoring. In
     eval mode the identities compute what the file does: `export.torch_export.export_views`
-    re-exports such a network with other test-time views."""
+    re-exports such a network with other test-time views. `photometric` replaces the
+    file's photometric layer (`training.photometric`; None keeps it): it has no weights."""
     cfg, tensors = read_onnx_model(model, flag)
+    if photometric is not None:
+        cfg = dataclasses.replace(cfg, photometric=photometric)
     net = build_model(cfg)
     folded = [
         (name, bn)
