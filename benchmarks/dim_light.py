@@ -2,7 +2,7 @@
 when the same crops are taken as a dim camera would give them (issue 48).
 
     python benchmarks/dim_light.py [MODEL ...] [--data data/fer2013] [--split PublicTest]
-        [--photometric none standardize equalize]
+        [--photometric standardize equalize] [--corruptions]
 
 Each light is an 8-bit camera's answer to less light (`ferkit.evaluation.corruptions.
 DIM_LIGHTS`): `0.3x+8` (a third of the exposure over a black level of 8), `gamma 2.2`
@@ -13,8 +13,9 @@ split each light reads as sad, the drift users complain of.
 
 `--photometric` also tries each photometric layer (`ferkit.training.photometric`) in front
 of a model trained without one, at test time only: what the layer buys before any training.
-Through ONNX Runtime (`Classifier`), the path predict uses; choose on PublicTest, report
-PrivateTest once.
+`--corruptions` adds FER-2013-C's mCA (`ferkit evaluate --corruptions`, seed 0), through the
+same layer. Through ONNX Runtime (`Classifier`), the path predict uses; choose on
+PublicTest, report PrivateTest once.
 """
 
 from __future__ import annotations
@@ -29,9 +30,15 @@ from ferkit.core.labels import LABELS
 from ferkit.data import load_cache
 from ferkit.evaluation.corruptions import DIM_LIGHTS
 from ferkit.evaluation.report import md_table
+from ferkit.evaluation.robustness import conditions
 from ferkit.modelfile.classifier import Classifier
 
 SAD = LABELS.index("sad")
+
+
+def as_is(x: np.ndarray) -> np.ndarray:
+    """uint8 crops [N, H, W] -> float32 [N, 1, H, W], as `Classifier.preprocess` gives them."""
+    return x[:, None].astype(np.float32)
 
 
 def layer(mode: str, mean: float, std: float) -> Callable[[np.ndarray], np.ndarray]:
@@ -51,13 +58,19 @@ def layer(mode: str, mean: float, std: float) -> Callable[[np.ndarray], np.ndarr
     return apply
 
 
-def row(name: str, clf: Classifier, prep: Callable, x: np.ndarray, y: np.ndarray) -> list[str]:
-    """[name, accuracy, kept per light..., sad share clean and per light...] in %."""
+def row(
+    name: str, clf: Classifier, prep: Callable, x: np.ndarray, y: np.ndarray, mca: bool
+) -> list[str]:
+    """[name, accuracy, (mCA,) kept per light..., sad share clean and per light...] in %."""
     clean = clf.classify_float(prep(x)).argmax(1)
     dimmed = [clf.classify_float(prep(fn(x))).argmax(1) for fn in DIM_LIGHTS.values()]
     kept = [f"{100 * np.mean(d == clean):.1f}" for d in dimmed]
     sad = [f"{100 * np.mean(p == SAD):.1f}" for p in (clean, *dimmed)]
-    return [name, f"{100 * np.mean(clean == y):.2f}", *kept, *sad]
+    corrupted = []
+    if mca:  # FER-2013-C as `ferkit evaluate --corruptions` makes it (seed 0)
+        accs = [np.mean(clf.classify_float(prep(c)).argmax(1) == y) for *_, c in conditions(x)]
+        corrupted = [f"{100 * np.mean(accs):.2f}"]
+    return [name, f"{100 * np.mean(clean == y):.2f}", *corrupted, *kept, *sad]
 
 
 def main() -> None:
@@ -65,6 +78,7 @@ def main() -> None:
     ap.add_argument("models", nargs="*", default=["fast", "default"], help="names or files")
     ap.add_argument("--data", default="data/fer2013", help="prepared cache")
     ap.add_argument("--split", default="PublicTest", help="PublicTest or PrivateTest")
+    ap.add_argument("--corruptions", action="store_true", help="also FER-2013-C mCA")
     ap.add_argument(
         "--photometric", nargs="*", default=[], help="layers to try at test time (none: as is)"
     )
@@ -73,13 +87,15 @@ def main() -> None:
     rows = []
     for model in args.models:
         clf = Classifier(model)
-        rows.append(row(model, clf, lambda v: v[:, None].astype(np.float32), x, y))
+        rows.append(row(model, clf, as_is, x, y, args.corruptions))
         for mode in args.photometric:
             arch = json.loads(clf.info.metadata["architecture"])  # its training set's
             mean, std = arch["mean"], arch["std"]
-            rows.append(row(f"{model} + {mode}", clf, layer(mode, mean, std), x, y))
+            prep = layer(mode, mean, std)
+            rows.append(row(f"{model} + {mode}", clf, prep, x, y, args.corruptions))
     lights = list(DIM_LIGHTS)
-    header = ["model", f"{args.split} %", *[f"kept {k} %" for k in lights]]
+    header = ["model", f"{args.split} %", *(["mCA %"] if args.corruptions else [])]
+    header += [f"kept {k} %" for k in lights]
     header += ["sad clean %", *[f"sad {k} %" for k in lights]]
     print(md_table(header, rows))
 
