@@ -36,6 +36,8 @@ def test_models_lists_every_shipped_emotion_model_and_not_the_detectors(capsys):
     default = next(r for r in rows if r["name"] == "default")
     assert default["architecture"] == "vgg-s w64" and default["precision"] == "int8"
     assert default["parameters"] == 4_689_735 and default["tta"] == "hflip"
+    fast = next(r for r in rows if r["name"] == "fast")
+    assert fast["architecture"] == "vgg-s w32 (equalize)"  # the photometric layer, issue 48
 
 
 def test_models_prints_a_table_with_the_full_digest(capsys):
@@ -50,6 +52,9 @@ def test_an_ensemble_is_named_by_its_networks():
     meta = {"architecture": json.dumps([{"name": "vgg-s", "width": 32}] * 3 + [
         {"name": "vgg-s", "width": 64}])}  # fmt: skip
     assert catalog.architecture_line(meta) == "3x vgg-s w32 + vgg-s w64"
+    meta = {"architecture": json.dumps([{"name": "vgg-s", "width": 32, "photometric": p}
+        for p in ("equalize", "none", "equalize")])}  # fmt: skip
+    assert catalog.architecture_line(meta) == "2x vgg-s w32 (equalize) + vgg-s w32"
     assert catalog.architecture_line({}) == "?"
 
 

@@ -34,11 +34,17 @@ class ShippedModel:
     sha256: str
 
 
+def _network(arch: dict) -> str:
+    """`vgg-s w32`, with its photometric layer when it has one: `vgg-s w32 (equalize)`."""
+    layer = arch.get("photometric", "none")  # absent: exported before the layer existed
+    return f"{arch['name']} w{arch['width']}" + ("" if layer == "none" else f" ({layer})")
+
+
 def architecture_line(meta: dict[str, str]) -> str:
     """A model's networks in a few words, from its `architecture` metadata."""
     arch = json.loads(meta.get("architecture", "null"))
     nets = arch if isinstance(arch, list) else [arch]
-    names = [f"{a['name']} w{a['width']}" if isinstance(a, dict) else "?" for a in nets]
+    names = [_network(a) if isinstance(a, dict) else "?" for a in nets]
     counts = Counter(names)  # keeps the first-seen order
     return " + ".join(name if n == 1 else f"{n}x {name}" for name, n in counts.items())
 
