@@ -73,7 +73,7 @@ def test_shipped_models_are_chosen_by_name(monkeypatch, tmp_path):
 
 def test_session_settings_reach_onnx_runtime_and_keep_the_answers():
     """What `benchmarks/ort_settings.py` varies: each setting lands in the session's
-    options, and none changes the probabilities beyond float rounding."""
+    options, and none changes the probabilities beyond float rounding (or int8's, below)."""
     faces = np.random.default_rng(0).integers(0, 256, (4, 48, 48), dtype=np.uint8)
     base = Classifier("default")
     assert base.session.get_session_options().intra_op_num_threads == 0
@@ -85,7 +85,11 @@ def test_session_settings_reach_onnx_runtime_and_keep_the_answers():
             int(spinning)
         )
         assert options.graph_optimization_level.name == f"ORT_ENABLE_{level.upper()}"
-        assert np.allclose(clf.classify(faces), base.classify(faces), atol=1e-4)
+        # "basic" leaves an int8 graph's QDQ pairs unfused: float arithmetic where "all" runs
+        # int8 kernels, so the probabilities move by up to 0.01 (0.0075 on 1,000 PublicTest
+        # faces; 0.010 for the default before 2026-12-04), never the ranking beyond that
+        atol = 0.01 if level == "basic" else 1e-4
+        assert np.allclose(clf.classify(faces), base.classify(faces), atol=atol)
     with pytest.raises(FerkitError, match="optimization 'fastest': choose one of"):
         Classifier("default", optimization="fastest")
 
@@ -161,7 +165,7 @@ DIM_KEPT = 95.0  # %: issue 48's bar for faces keeping their label under each di
 
 
 @needs_archive
-@pytest.mark.parametrize("name", ["fast"])
+@pytest.mark.parametrize("name", ["default", "fast"])
 def test_dimmed_faces_keep_their_label(cache, name):
     """PrivateTest as a dim camera gives it (a third of the light, gamma 2.2): the shipped
     models answer as for the crop as it is, for at least 95% of faces (issue 48; before the
