@@ -47,7 +47,7 @@ def test_int8_export_of_an_fp32_model(tmp_path, kaggle_zip, fp32_default, capsys
     (b,) = EmotionRecognizer(model=out).predict(ASTRONAUT)
     assert a.label == b.label
     diff = np.abs(np.array(list(a.probs.values())) - np.array(list(b.probs.values())))
-    assert diff.max() < 0.1
+    assert diff.max() < 0.15  # calibrated on 42 faces here (the shipped files on 1,024)
 
 
 def test_int8_export_needs_calibration_data(tmp_path, capsys):

@@ -165,4 +165,4 @@ def test_the_model_endpoint_shows_no_build_paths(client):
     m = client.get("/v1/model").json()
     text = json.dumps(m)
     assert "/tmp/" not in text and "/home/" not in text and "/work/" not in text
-    assert m["file"] == "default.onnx" and "Training split of" in m["training"]
+    assert m["file"] == "default.onnx" and "Training split" in m["training"]
