@@ -1,8 +1,8 @@
 """Per-image photometric normalisation, the first layer of every network (issue 48).
 
-FER-2013's crops are contrast-normalised already (mean 131 +- 9, std 77.5 +- 6 grey levels
-over PrivateTest), so a face filmed in dim or flat light gives a crop the networks never saw,
-and they drift to "sad". A layer at the head of the graph maps every crop to the same
+FER-2013's crops are contrast-normalised already (the figures: docs/benchmarks.md, "Dim
+light"), so a face filmed in dim or flat light gives a crop the networks never saw, and they
+drift to "sad". A layer at the head of the graph maps every crop to the same
 photometric range before the convolutions, in training and in the exported file alike:
 evaluate, predict, video, serve, the stream and the Ray engine get it from the model.
 
@@ -20,6 +20,8 @@ evaluate, predict, video, serve, the stream and the Ray engine get it from the m
 from __future__ import annotations
 
 import torch
+
+from ferkit.core.errors import FerkitError
 
 PHOTOMETRIC = ("none", "standardize", "equalize")
 LEVELS = 256  # grey levels of an 8-bit crop; equalize rounds its input to them
@@ -58,8 +60,6 @@ class Normalize(torch.nn.Module):
     def __init__(self, mean: float, std: float, mode: str = "none") -> None:
         super().__init__()
         if mode not in PHOTOMETRIC:
-            from ferkit.core.errors import FerkitError
-
             raise FerkitError(
                 f"unknown photometric '{mode}'; choose one of {', '.join(PHOTOMETRIC)}"
             )
