@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from ferkit.core.decoding import NOT_AN_IMAGE
 from tests.chromium import CHROMEDRIVER, CHROMIUM, ROOT, chrome, ferkit_serve, write_y4m
 from tests.vision.test_recognize import FACE_BOX  # the default detector's box on the astronaut
 
@@ -150,7 +151,7 @@ def test_a_video_upload_plays_its_annotated_video(server, browser, tmp_path):
 @pytest.mark.parametrize(
     ("field", "status_id", "name", "reason"),
     [
-        ("file", "status", "notes.jpg", "notes.jpg: not an image"),
+        ("file", "status", "notes.jpg", f"notes.jpg: {NOT_AN_IMAGE}"),
         ("clip-file", "clip-status", "notes.mp4", "notes.mp4: not a readable video"),
     ],
 )

@@ -17,6 +17,7 @@ pq = pytest.importorskip("pyarrow.parquet", reason="--engine ray needs ferkit[ra
 from ferkit.apps.predict import PredictConfig, Summary, predict_files
 from ferkit.apps.ray_engine import RayConfig, predict_on_ray
 from ferkit.cli import main
+from ferkit.core.decoding import NOT_AN_IMAGE
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
 from ferkit.vision.recognize import EmotionRecognizer
@@ -68,7 +69,7 @@ def test_ray_rows_equal_the_local_engines(cluster, photos, tmp_path):
     broken = next(p for p in photos if p.endswith("broken.jpg"))
     chelsea = next(p for p in photos if p.endswith("chelsea.jpg"))
     assert others[broken]["status"] == "error" and others[broken]["face"] is None
-    assert others[broken]["error"] == f"{broken}: not an image" == local_summary.errors[0]
+    assert others[broken]["error"] == f"{broken}: {NOT_AN_IMAGE}" == local_summary.errors[0]
     assert others[chelsea]["status"] == "no_face" and others[chelsea]["error"] is None
     assert set(others) == {broken, chelsea}
     assert (summary.images, summary.faces) == (local_summary.images, local_summary.faces)

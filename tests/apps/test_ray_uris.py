@@ -14,6 +14,7 @@ moto_server = pytest.importorskip("moto.server", reason="the S3 test needs moto[
 
 from ferkit.apps.ray_engine import RayConfig, predict_on_ray
 from ferkit.cli import main
+from ferkit.core.decoding import NOT_AN_IMAGE
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
 from tests.apps.test_ray_engine import local_rows
@@ -67,7 +68,7 @@ def test_photos_from_a_bucket_give_the_local_engines_faces_in_a_bucket(s3):
     assert [mine[k] for k in LABELS] == [theirs["probs"][k] for k in LABELS]  # exactly
     assert rows["s3://photos/in/chelsea.jpg"]["status"] == "no_face"
     broken = "s3://photos/in/broken.jpg"
-    assert (rows[broken]["status"], rows[broken]["error"]) == ("error", f"{broken}: not an image")
+    assert (rows[broken]["status"], rows[broken]["error"]) == ("error", f"{broken}: {NOT_AN_IMAGE}")
     assert (summary.images, summary.faces) == (3, 1)
     assert summary.no_face == ["s3://photos/in/chelsea.jpg"] and len(summary.errors) == 1
 

@@ -20,6 +20,7 @@ from ferkit.apps.stream import (
     CLOSE_TOO_BIG,
     StreamConfig,
 )
+from ferkit.core.decoding import NOT_AN_IMAGE
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
 from tests.conftest import EXAMPLES
@@ -105,7 +106,7 @@ def test_a_bad_frame_or_text_is_an_error_and_the_stream_goes_on(default):
         ws.receive_json()
         ws.send_bytes(b"not a jpeg")
         assert ws.receive_json() == {"type": "error", "frame": 0,
-                                     "detail": "frame 0: not an image"}  # fmt: skip
+                                     "detail": f"frame 0: {NOT_AN_IMAGE}"}  # fmt: skip
         ws.send_text("hello")
         error = ws.receive_json()
         assert error["type"] == "error" and "binary" in error["detail"]

@@ -95,3 +95,43 @@ def one_line_error(r: subprocess.CompletedProcess) -> str:
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1, r.stderr
     return errors[0]
+
+
+def flat_png(side: int, mode: str = "RGB") -> bytes:
+    """A side x side PNG of one colour: a few hundred KB that decodes to side^2 pixels
+    (6300: 40 MP, 163 KB as RGBA; 9950: 99 MP)."""
+    buf = io.BytesIO()
+    Image.new(mode, (side, side), (120, 80, 60, 255)[: len(mode)]).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def lying_ico(side: int = 13_000) -> bytes:
+    """An ICO whose directory says 16x16 and whose one entry is a side x side PNG."""
+    png = flat_png(side, "RGBA")
+    entry = struct.pack("<BBBBHHII", 16, 16, 0, 0, 1, 32, len(png), 6 + 16)
+    return struct.pack("<HHH", 0, 1, 1) + entry + png
+
+
+def eps(path: Path) -> Path:
+    """A small PostScript file (what Pillow hands to Ghostscript), named as the caller says."""
+    path.write_bytes(
+        b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\n"
+        b"newpath 0 0 moveto 16 16 lineto stroke\nshowpage\n%%EOF\n"
+    )
+    return path
+
+
+def peak_rss_mb(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
+    """Run the CLI in a fresh interpreter; its result and its peak resident memory (MB):
+    VmHWM, which starts afresh at exec (ru_maxrss would count the forking parent's)."""
+    code = (
+        "import sys\nfrom ferkit.cli import main\ntry:\n    rc = main(sys.argv[1:])\n"
+        "finally:\n    status = open('/proc/self/status').read()\n"
+        "    peak = status.split('VmHWM:')[1].split()[0]\n"
+        "    print(f'PEAK {peak}', file=sys.stderr)\nsys.exit(rc)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, timeout=180
+    )
+    peak = int(r.stderr.rsplit("PEAK ", 1)[1].split()[0])  # KB on Linux
+    return r, peak / 1024

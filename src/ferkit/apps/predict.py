@@ -18,7 +18,7 @@ from pathlib import Path
 from ferkit.core.atomic import atomic_path
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
-from ferkit.vision.images import load_image
+from ferkit.vision.images import load_photo
 from ferkit.vision.recognize import EmotionRecognizer, Face
 
 CSV_FIELDS = ("path", "face", "x", "y", "width", "height", "score", "label", "confidence")
@@ -151,10 +151,11 @@ def predict_files(
     for path in paths:
         summary.images += 1
         try:
-            image = load_image(path)
-            faces = rec.predict_image(image, detect=cfg.detect)
-            if cfg.out:
-                write_image(targets[path], draw_faces(image, faces))
+            photo = load_photo(path)
+            found = rec.predict_image(photo.image, detect=cfg.detect)
+            if cfg.out:  # drawn at the size it was read (`WORK_SIDE`); rows in its pixels
+                write_image(targets[path], draw_faces(photo.image, found, inplace=True))
+            faces = [f.scaled(photo.scale) for f in found]
         except FerkitError as exc:
             summary.errors.append(str(exc))
             on_file(path, str(exc))

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ferkit.apps.ray_io import RaySummary, previous_results, summarise, uri_images
+from ferkit.core.decoding import decode_image
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
-from ferkit.vision.images import decode
 
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 COLUMNS = ("path", "status", "error", "face", "x", "y", "width", "height", "score", "label",
@@ -80,7 +80,9 @@ class Recognize:
 
     def rows(self, path: str, data: bytes) -> list[dict[str, Any]]:
         try:
-            faces = self.rec.predict_image(decode(data, path), detect=self.detect)
+            photo = decode_image(data, path)
+            found = self.rec.predict_image(photo.image, detect=self.detect)
+            faces = [f.scaled(photo.scale) for f in found]
         except FerkitError as exc:
             return [{"path": path, "status": "error", "error": str(exc)}]
         if not faces:

@@ -8,19 +8,22 @@
     GET  /healthz             liveness
     GET  /                    the web page (plain HTML/CSS/JS from ferkit/apps/web, no CDN)
 
-Faces come back exactly as `ferkit predict` writes them. Decoding, detection and
-classification run in Starlette's thread pool, off the event loop; the ONNX Runtime
-session is shared (its `run` is thread-safe) and each worker thread gets its own detector.
+Faces come back exactly as `ferkit predict` writes them. Photos are decoded, detected and
+classified in a pool of `decode_slots` threads, off the event loop; the ONNX Runtime
+session is shared (its `run` is thread-safe) and detectors are lent from a `DetectorPool`.
 Errors are JSON `{"detail": "..."}` with the status that says what went wrong.
 `serve(workers=N)` runs N processes on one port (`--workers`).
 """
 
+import asyncio
 import base64
 import json
 import os
+import queue
 import re
 import shutil
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -32,12 +35,12 @@ from ferkit.apps.body_limit import BodyLimit
 from ferkit.apps.errors import RequestError
 from ferkit.apps.jobs import Jobs, JobsConfig, add_job_routes, sweeping, temporary_root
 from ferkit.apps.stream import StreamConfig, add_stream_route
+from ferkit.core.decoding import NotAnImage, decode_image
 from ferkit.core.errors import FerkitError
 from ferkit.core.limits import LimitError
 from ferkit.core.version import __version__
 from ferkit.vision.detect import DEFAULT_DETECTOR, make_detector
 from ferkit.vision.detection import Detection
-from ferkit.vision.images import decode
 from ferkit.vision.recognize import EmotionRecognizer
 
 MB = 1 << 20
@@ -67,45 +70,58 @@ class ServeConfig:
     max_upload_mb: float = 10.0  # per file
     max_request_mb: float = 64.0  # a batch request's whole body, read no further
     max_pixels: int = 40_000_000  # decompression-bomb guard (a 40 MP photo is fine)
+    # photos decoded and analysed at once per worker process; the rest wait their turn,
+    # holding only their bytes. Each costs at most ~10 bytes a pixel at its peak (Pillow's
+    # 4, the BGR copy's 3, the annotated copy's 3): 400 MB at 40 MP (README, guarantees)
+    decode_slots: int = 2
     max_batch: int = 32  # files per batch request
     stream: StreamConfig = field(default_factory=StreamConfig)  # /v1/stream's limits
     jobs: JobsConfig = field(default_factory=JobsConfig)  # /v1/jobs' limits
 
 
-class ThreadLocalDetector:
-    """One detector per thread: dlib's and OpenCV's detectors keep scratch buffers, and a
-    BlazeFace session runs on one thread, so one instance is not shared by the pool."""
+class DetectorPool:
+    """At most `size` detectors, lent to one thread at a time: dlib's and OpenCV's keep
+    scratch buffers and a BlazeFace session runs on one thread, so none is shared. One per
+    pool thread instead (Starlette's pool has 40) cost 3.6 GB under 16 concurrent uploads:
+    each BlazeFace keeps its largest input's activations (the memory test in
+    tests/hostile/test_memory.py). A thread waits for a free one."""
 
-    def __init__(self, spec: str, min_face: int | None) -> None:
+    def __init__(self, spec: str, min_face: int | None, size: int) -> None:
         self.spec, self.min_face = spec, min_face
         first = make_detector(spec, min_face)  # fail at start-up, not on the first request
         self.name, self.margin, self.align = first.name, first.margin, first.align
-        self._local = threading.local()
-        self._local.detector = first
+        self._free: queue.LifoQueue = queue.LifoQueue()
+        self._free.put(first)
+        self._room = threading.BoundedSemaphore(size - 1)  # detectors still to be made
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        det = getattr(self._local, "detector", None)
-        if det is None:
-            det = self._local.detector = make_detector(self.spec, self.min_face)
-        return det.detect(image)
+        try:
+            det = self._free.get_nowait()
+        except queue.Empty:
+            made = self._room.acquire(blocking=False)
+            det = make_detector(self.spec, self.min_face) if made else self._free.get()
+        try:
+            return det.detect(image)
+        finally:
+            self._free.put(det)
 
 
 def analyse(rec: EmotionRecognizer, cfg: ServeConfig, data: bytes, name: str, annotate: bool):
     """Decode, detect, classify: the CPU-bound part of a request (runs in the thread pool).
     The upload limit is enforced while reading (`read_limited`), before this runs."""
     try:
-        image = decode(data, name, cfg.max_pixels)  # the pixel limit, from the header
+        photo = decode_image(data, name, cfg.max_pixels)  # the pixel limit, from the header
     except LimitError as exc:
         raise RequestError(413, str(exc)) from None
     except FerkitError as exc:
-        status = 415 if str(exc).endswith(("not an image", "empty file")) else 422
-        raise RequestError(status, str(exc)) from None
+        raise RequestError(415 if isinstance(exc, NotAnImage) else 422, str(exc)) from None
+    image, k = photo.image, photo.scale
     faces = rec.predict_image(image)
     h, w = image.shape[:2]
     result: dict[str, Any] = {
         "file": name,
-        "image": {"width": w, "height": h},
-        "faces": [{"face": i, **f.to_dict()} for i, f in enumerate(faces)],
+        "image": {"width": w * k, "height": h * k},
+        "faces": [{"face": i, **f.scaled(k).to_dict()} for i, f in enumerate(faces)],
     }
     if not faces:
         result["message"] = "no face found"
@@ -114,7 +130,7 @@ def analyse(rec: EmotionRecognizer, cfg: ServeConfig, data: bytes, name: str, an
 
         from ferkit.vision.draw import draw_faces
 
-        _, png = cv2.imencode(".png", draw_faces(image, faces))
+        _, png = cv2.imencode(".png", draw_faces(image, faces, inplace=True))
         result["annotated_png_base64"] = base64.b64encode(png.tobytes()).decode()
     return result
 
@@ -146,13 +162,12 @@ def create_app(cfg: ServeConfig | None = None):
     try:
         from fastapi import FastAPI, File, Request, UploadFile
         from fastapi.responses import JSONResponse, Response
-        from starlette.concurrency import run_in_threadpool
     except ImportError:
         raise FerkitError("serving needs FastAPI: pip install 'ferkit[serve]'") from None
 
     cfg = cfg or ServeConfig()
-    rec = EmotionRecognizer(model=cfg.model, detector=ThreadLocalDetector(cfg.detector,
-                            cfg.min_face))  # fmt: skip
+    detector = DetectorPool(cfg.detector, cfg.min_face, cfg.decode_slots + 1)  # +1: streams
+    rec = EmotionRecognizer(model=cfg.model, detector=detector)
     info = model_info(rec)
     jobs = Jobs(rec, cfg.jobs)  # with no --jobs-dir, a temporary folder the lifespan removes
     app = FastAPI(
@@ -174,6 +189,15 @@ def create_app(cfg: ServeConfig | None = None):
 
     app.state.jobs = jobs
     app.add_middleware(BodyLimit, limit=body_limit)
+    # The bounded decode pool: photos wait in the event loop holding their bytes only. Its
+    # own few threads, not Starlette's 40: glibc gives each thread that decodes a large
+    # photo a malloc arena that keeps its memory, so 16 threads held 3.4 GB after 16
+    # uploads of 40 MP taken one at a time (tests/hostile/test_memory.py)
+    pool = ThreadPoolExecutor(cfg.decode_slots, thread_name_prefix="ferkit-decode")
+
+    async def analysed(data: bytes, name: str, annotate: bool) -> dict:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(pool, analyse, rec, cfg, data, name, annotate)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
@@ -199,7 +223,7 @@ def create_app(cfg: ServeConfig | None = None):
     async def predict(file: Annotated[UploadFile, File()], annotate: bool = False) -> dict:
         data = await read_limited(file)
         name = file.filename or "upload"
-        return await run_in_threadpool(analyse, rec, cfg, data, name, annotate)
+        return await analysed(data, name, annotate)
 
     @app.post("/v1/predict/batch", summary="Faces and emotions in several images, in order")
     async def predict_batch(
@@ -212,7 +236,7 @@ def create_app(cfg: ServeConfig | None = None):
             name = upload.filename or "upload"
             try:
                 data = await read_limited(upload)
-                results.append(await run_in_threadpool(analyse, rec, cfg, data, name, annotate))
+                results.append(await analysed(data, name, annotate))
             except RequestError as exc:  # one bad file does not sink the others
                 results.append({"file": name, "error": {"status": exc.status,
                                                         "detail": exc.detail}})  # fmt: skip

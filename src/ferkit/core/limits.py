@@ -2,15 +2,14 @@
 
 Every image, whatever its format and wherever it comes from (a photo for `predict`, an
 upload to the server, a member of a dataset zip, a video's frames), is measured from its
-header before anything decodes it: a 4.7 MB JPEG can declare 20000x20000 pixels, which
-decodes to 1.2 GB. The same goes for what is read out of a zip member.
+header before anything decodes it (`ferkit.core.decoding`): a 4.7 MB JPEG can declare
+20000x20000 pixels, which decodes to 1.2 GB. The same goes for what is read out of a zip
+member.
 """
 
 from __future__ import annotations
 
-import io
 import stat
-import warnings
 from pathlib import Path
 
 from ferkit.core.errors import FerkitError
@@ -25,27 +24,6 @@ MAX_IMAGE_BYTES = 256 << 20
 
 class LimitError(FerkitError):
     """Input over one of the limits here; the server answers it with 413."""
-
-
-def check_pixels(data: bytes, name: str, max_pixels: int | None = None) -> tuple[int, int] | None:
-    """Refuse, in one line naming `name`, an image whose header declares more than
-    `max_pixels` (None: MAX_PIXELS), without decoding its pixels; returns its (width,
-    height), or None when Pillow does not recognise the bytes as an image."""
-    from PIL import Image, UnidentifiedImageError
-
-    limit = MAX_PIXELS if max_pixels is None else max_pixels
-    try:
-        with warnings.catch_warnings():  # Pillow warns from 89 MP; our own limit decides
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                w, h = img.size
-    except Image.DecompressionBombError:  # over about 179 MP: Pillow will not even open it
-        raise LimitError(f"{name}: over the limit of {limit:,} pixels") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        return None
-    if w * h > limit:
-        raise LimitError(f"{name}: {w}x{h} is over the limit of {limit:,} pixels")
-    return w, h
 
 
 def check_frame_size(width: int, height: int, name: str, max_pixels: int | None = None) -> None:

@@ -24,12 +24,13 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from ferkit.core.decoding import SUFFIXES as IMAGE_SUFFIXES
+from ferkit.core.decoding import decode_image
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS, SPLITS, label_index
-from ferkit.core.limits import MAX_MEMBER_BYTES, LimitError, check_pixels, read_file
+from ferkit.core.limits import MAX_MEMBER_BYTES, LimitError, read_file
 
 IMAGE_SIZE = 48  # pixels per side of a FER-2013 face
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm"})
 
 # Split from the file-name prefix (Kaggle layout), else from the folder above the class.
 _PREFIXES = {"Training_": 0, "PublicTest_": 1, "PrivateTest_": 2}
@@ -68,10 +69,11 @@ def decode_face(data: bytes, name: str = "image", size: int = IMAGE_SIZE) -> np.
     """
     import cv2
 
-    if check_pixels(data, name) is None:  # before decoding; None: not an image
-        return None
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
-    if img is None or img.size == 0:
+    try:  # the pixel limit from the header, before decoding (`ferkit.core.decoding`)
+        img = decode_image(data, name, gray=True).image
+    except LimitError:
+        raise
+    except FerkitError:
         return None
     h, w = img.shape
     if (h, w) != (size, size):

@@ -27,11 +27,17 @@ def _text(img, text, org, scale, thick, fg, bg) -> None:
     cv2.putText(img, text, (x + 2, y - base), font, scale, fg, thick, cv2.LINE_AA)
 
 
-def draw_faces(image: np.ndarray, faces: Sequence[Face], bars: bool = True) -> np.ndarray:
-    """A BGR copy of `image` with each face drawn; the input is not modified."""
+def draw_faces(
+    image: np.ndarray, faces: Sequence[Face], bars: bool = True, inplace: bool = False
+) -> np.ndarray:
+    """A BGR copy of `image` with each face drawn; the input is not modified unless
+    `inplace` (a BGR image the caller no longer needs: one copy fewer of a large photo)."""
     import cv2
 
-    out = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.ndim == 2:
+        out = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    else:
+        out = image if inplace else image.copy()
     h, w = out.shape[:2]
     unit = max(h, w) / 640  # 1.0 at VGA
     thick = max(1, round(2 * unit))

@@ -7,19 +7,16 @@ upright image a viewer shows; grayscale, RGBA, palette and 16-bit files are hand
 
 from __future__ import annotations
 
-import io
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ferkit.core.decoding import SUFFIXES, WORK_SIDE, Decoded, decode_image, from_pil
 from ferkit.core.errors import FerkitError
-from ferkit.core.limits import MAX_IMAGE_BYTES, check_pixels, read_file
+from ferkit.core.limits import MAX_IMAGE_BYTES, read_file
 
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm"}
-)
+IMAGE_SUFFIXES = SUFFIXES  # what a folder search picks up: the decoders ferkit allows
 
 ImageInput = str | Path | bytes | np.ndarray | Any  # Any: a PIL.Image.Image
 
@@ -30,7 +27,7 @@ def _from_array(a: np.ndarray) -> np.ndarray:
     if a.dtype == np.uint16:
         a = (a >> 8).astype(np.uint8)
     elif a.dtype.kind == "f":
-        a = (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
+        a = (np.clip(np.nan_to_num(a), 0, 1) * 255 + 0.5).astype(np.uint8)
     elif a.dtype == bool:
         a = a.astype(np.uint8) * 255
     elif a.dtype != np.uint8:
@@ -46,68 +43,32 @@ def _from_array(a: np.ndarray) -> np.ndarray:
     raise FerkitError(f"image arrays must be (H, W), (H, W, 3) or (H, W, 4), not {a.shape}")
 
 
-def _from_pil(img: Any) -> np.ndarray:
-    from PIL import Image, ImageOps
-
-    img = ImageOps.exif_transpose(img)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        a = np.asarray(img, dtype=np.uint32)
-        a = (a >> 8) if a.max() > 255 else a
-        return np.clip(a, 0, 255).astype(np.uint8)
-    if img.mode in ("L", "1"):
-        return np.asarray(img.convert("L"))
-    if img.mode in ("RGBA", "LA", "P", "PA") or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        back = Image.new("RGBA", rgba.size, (255, 255, 255, 255))  # transparent -> white
-        img = Image.alpha_composite(back, rgba)
-    rgb = np.asarray(img.convert("RGB"))
-    return np.ascontiguousarray(rgb[:, :, ::-1])
+def decode(
+    data: bytes, name: str = "image", max_pixels: int | None = None, work_side: int | None = None
+) -> np.ndarray:
+    """Encoded bytes -> upright BGR (or grayscale) uint8, or one line naming `name`
+    (`ferkit.core.decoding`); `work_side=None` keeps the full size."""
+    return decode_image(data, name, max_pixels, work_side).image
 
 
-def decode(data: bytes, name: str = "image", max_pixels: int | None = None) -> np.ndarray:
-    """Encoded bytes -> upright BGR (or grayscale) uint8, or a FerkitError naming `name`;
-    a `LimitError` when the header declares more than `max_pixels` (None: the limit in
-    `ferkit.core.limits`), before any decoding."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not data:
-        raise FerkitError(f"{name}: empty file")
-    # None: Pillow cannot read the header; its own error below says why, precisely
-    known = check_pixels(data, name, max_pixels) is not None
-    # A complete JPEG (ends with the EOI marker): OpenCV decodes it ~2x faster than Pillow
-    # and applies the EXIF orientation too; JPEG has no alpha or 16-bit to handle. A
-    # truncated one goes to Pillow, which refuses it where OpenCV would fill in grey.
-    if known and data[:3] == b"\xff\xd8\xff" and data.rstrip(b"\0")[-2:] == b"\xff\xd9":
-        import cv2
-
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        if image is not None:
-            return image
-    try:
-        with warnings.catch_warnings():  # Pillow warns from 89 MP; check_pixels decided
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                img.load()
-                return _from_pil(img)
-    except Image.DecompressionBombError:
-        raise FerkitError(f"{name}: too many pixels (Pillow's decompression-bomb limit)") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        reason = "not an image" if isinstance(exc, UnidentifiedImageError) else "unreadable"
-        raise FerkitError(f"{name}: {reason}") from None
+def load_photo(source: ImageInput, work_side: int | None = WORK_SIDE) -> Decoded:
+    """Any supported input, files and bytes read at the size the pipeline needs
+    (`ferkit.core.decoding.WORK_SIDE`): multiply boxes by `.scale` for the photo's pixels."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return decode_image(bytes(source), work_side=work_side)
+    if isinstance(source, str | Path):
+        path = Path(source)
+        return decode_image(read_file(path, MAX_IMAGE_BYTES), str(path), work_side=work_side)
+    if isinstance(source, np.ndarray):
+        return Decoded(_from_array(source))
+    if hasattr(source, "mode") and hasattr(source, "size"):  # a PIL image
+        return Decoded(from_pil(source))
+    raise FerkitError(f"cannot read an image from {type(source).__name__}")
 
 
 def load_image(source: ImageInput) -> np.ndarray:
-    """Any supported input -> uint8 image, (H, W, 3) BGR or (H, W) grayscale."""
-    if isinstance(source, np.ndarray):
-        return _from_array(source)
-    if isinstance(source, bytes | bytearray | memoryview):
-        return decode(bytes(source))
-    if isinstance(source, str | Path):
-        path = Path(source)
-        return decode(read_file(path, MAX_IMAGE_BYTES), str(path))
-    if hasattr(source, "mode") and hasattr(source, "size"):  # a PIL image
-        return _from_pil(source)
-    raise FerkitError(f"cannot read an image from {type(source).__name__}")
+    """Any supported input -> uint8 image at full size, (H, W, 3) BGR or (H, W) grayscale."""
+    return load_photo(source, work_side=None).image
 
 
 def to_bgr(image: np.ndarray) -> np.ndarray:

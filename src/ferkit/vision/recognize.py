@@ -16,7 +16,7 @@ on, then grayscale and resized to the model's input size, which the model file s
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ import numpy as np
 from ferkit.modelfile.classifier import Classifier
 from ferkit.vision.detect import DEFAULT_DETECTOR, make_detector
 from ferkit.vision.detection import Detection, Detector
-from ferkit.vision.images import ImageInput, load_image
+from ferkit.vision.images import ImageInput, load_photo
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,11 @@ class Face:
     label: str
     confidence: float
     probs: dict[str, float]
+
+    def scaled(self, k: int) -> Face:
+        """This face with its box in pixels `k` times finer (a photo read `k` times smaller:
+        `ferkit.core.decoding.Decoded.scale`)."""
+        return self if k == 1 else replace(self, box=tuple(v * k for v in self.box))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -146,8 +151,8 @@ class EmotionRecognizer:
     def predict(self, source: ImageInput, detect: bool = True) -> list[Face]:
         """Every face in the image, largest first. With `detect=False` the whole image is
         taken as one already-cropped face."""
-        image = load_image(source)
-        return self.predict_image(image, detect)
+        photo = load_photo(source)
+        return [f.scaled(photo.scale) for f in self.predict_image(photo.image, detect)]
 
     def predict_image(self, image: np.ndarray, detect: bool = True) -> list[Face]:
         """`predict` for an already-loaded uint8 BGR or grayscale image."""
