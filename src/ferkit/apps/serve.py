@@ -161,6 +161,7 @@ def create_app(cfg: ServeConfig | None = None):
     """The FastAPI application (needs `ferkit[serve]`)."""
     try:
         from fastapi import FastAPI, File, Request, UploadFile
+        from fastapi.exceptions import RequestValidationError
         from fastapi.responses import JSONResponse, Response
     except ImportError:
         raise FerkitError("serving needs FastAPI: pip install 'ferkit[serve]'") from None
@@ -210,6 +211,16 @@ def create_app(cfg: ServeConfig | None = None):
     @app.exception_handler(RequestError)
     async def bad_input(_: Request, exc: RequestError) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's list of errors as the one line every other error is: "file: Field
+        required" for a POST without its file."""
+        parts = []
+        for e in exc.errors():
+            where = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query"))
+            parts.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
+        return JSONResponse({"detail": "; ".join(parts) or "invalid request"}, 422)
 
     async def read_limited(upload: UploadFile, mb: float = cfg.max_upload_mb) -> bytes:
         """Read at most the limit + 1 byte, so a huge upload is refused without buffering it."""
@@ -287,6 +298,22 @@ def app_from_environment():
     return create_app(config_from_json(os.environ[CONFIG_ENV]))
 
 
+def check_port(host: str, port: int) -> None:
+    """One line, before the model loads, when host:port cannot be listened on (in use, or
+    a privileged port): uvicorn would log its own lines and exit 3 (it binds the same way,
+    with SO_REUSEADDR, so a port in TIME_WAIT is free to both)."""
+    import socket
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise FerkitError(f"cannot listen on {host}:{port}: {why}; choose another --port") from None
+
+
 def serve(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Serve on host:port. With `workers` > 1, uvicorn runs that many processes on one
     socket; each loads the model once and the kernel spreads connections over them. A
@@ -299,6 +326,7 @@ def serve(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 8000, workers: 
     # bytes: a frame over this is refused by the WebSocket layer before it is buffered whole;
     # one between the limit and this gets StreamSession's precise reason
     ws = {"ws_max_size": 2 * cfg.stream.max_frame_kb * 1024}
+    check_port(host, port)
     if workers == 1:
         uvicorn.run(create_app(cfg), host=host, port=port, log_level="info", **ws)
         return

@@ -19,7 +19,6 @@ stream never moves between `--workers`, and no sticky routing is needed.
 """
 
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -50,7 +49,9 @@ class StreamConfig:
     max_streams: int = 4  # open at once, per worker process
     max_frame_kb: int = 512  # KiB of one encoded frame (a 640x480 JPEG is 30-60 KiB)
     max_frame_pixels: int = 1280 * 720  # per frame, from its header, before decoding
-    max_fps: float = 30.0  # frames a client may send in any one second
+    # frames a client may send per second, on average: a bucket of max_fps frames refills
+    # at max_fps a second, so a 30 fps camera's jitter passes and a flood is closed
+    max_fps: float = 30.0
     idle_s: float = 30.0  # seconds without a frame before the server closes the stream
     smoothing: float = 0.5  # the tracker's, as `ferkit video`
     iou_match: float = 0.3
@@ -86,7 +87,7 @@ class StreamSession:
         self.rec, self.cfg, self.clock = rec, cfg, clock
         self.tracker = Tracker(cfg.smoothing, cfg.iou_match, cfg.max_missed)
         self.frames = 0
-        self._arrivals: deque[float] = deque()
+        self._tokens, self._last = cfg.max_fps, clock()  # the bucket starts full
 
     def ready(self, labels: tuple[str, ...]) -> dict[str, Any]:
         """The first message: the limits the client must keep to, so a page can pace
@@ -97,10 +98,10 @@ class StreamSession:
         """Count a message of `size` bytes against the limits; its frame number, or
         StreamClosed."""
         now = self.clock()
-        self._arrivals.append(now)
-        while now - self._arrivals[0] >= 1.0:  # s: the window max_fps counts over
-            self._arrivals.popleft()
-        if len(self._arrivals) > self.cfg.max_fps:
+        refill = (now - self._last) * self.cfg.max_fps
+        self._tokens, self._last = min(self.cfg.max_fps, self._tokens + refill), now
+        self._tokens -= 1
+        if self._tokens < 0:  # over a second's worth of frames beyond the rate
             raise StreamClosed(CLOSE_POLICY, f"over the limit of {self.cfg.max_fps:g} "
                                              "frames per second")  # fmt: skip
         if size > self.cfg.max_frame_kb * 1024:

@@ -16,6 +16,7 @@ from ferkit.cli.engines import (
 from ferkit.cli.options import MARGIN, PIXELS, SHIPPED_NAMES, ranged
 from ferkit.core.atomic import check_writable
 from ferkit.core.console import console as _console
+from ferkit.core.console import printable
 from ferkit.core.errors import FerkitError
 from ferkit.vision.blazeface import BLAZEFACE_MIN_FACE
 from ferkit.vision.detect import DEFAULT_DETECTOR
@@ -65,7 +66,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         def on_file(path: Path, problem: str | None) -> None:
             if problem:
-                bar.console.print(problem, style="yellow", markup=False)
+                bar.console.print(printable(problem), style="yellow", markup=False)
             bar.advance(task)
 
         summary = predict_files(cfg, rec, sys.stdout, on_file)

@@ -6,6 +6,7 @@ import argparse
 
 from ferkit.cli.options import ranged
 from ferkit.core.console import console as _console
+from ferkit.core.console import printable
 from ferkit.core.errors import FerkitError
 
 
@@ -75,7 +76,7 @@ def predict_on_ray(args: argparse.Namespace) -> int:
     for part in summary.removed:
         err.print(f"removed {part}: half-written by an interrupted run", markup=False)
     for problem in summary.errors:
-        err.print(problem, style="yellow", markup=False)
+        err.print(printable(problem), style="yellow", markup=False)
     err.print(summary.line())
     err.print(f"wrote Parquet rows to {args.out}")
     return 1 if summary.errors else 0
@@ -123,7 +124,7 @@ def videos_on_ray(args: argparse.Namespace) -> int:
 
         def on_done(r: dict) -> None:  # a line per video as it finishes, then the bar moves
             if r["status"] == "error":
-                bar.console.print(r["error"], style="yellow", markup=False)
+                bar.console.print(printable(r["error"]), style="yellow", markup=False)
             else:
                 bar.console.print(f"{r['video']}: {r['frames']} frames, {r['faces']} face "
                                   f"detections in {r['tracks']} tracks -> {r['folder']}",

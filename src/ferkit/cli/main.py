@@ -6,6 +6,7 @@ The parser lives here; each command group in its own module: `data`, `train`, `e
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -17,6 +18,7 @@ from ferkit.cli.models import add_models_command
 from ferkit.cli.options import Parser
 from ferkit.cli.serve import add_serve_command
 from ferkit.cli.train import add_train_command
+from ferkit.core.console import printable
 from ferkit.core.errors import FerkitError
 from ferkit.core.version import __version__
 
@@ -41,11 +43,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except FerkitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`ferkit predict ... | head -1`): stop
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # or Python's flush at exit fails once more
+        return 141  # 128 + SIGPIPE: what a Unix tool stopped by a closed pipe reports
     except OSError as exc:  # the file system refused, past the checks: still one line
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"error: {printable(where + str(exc.strerror or exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

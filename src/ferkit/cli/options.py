@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
+from ferkit.core.console import printable
 from ferkit.modelfile.shipped import SHIPPED_MODELS
 
 
@@ -21,7 +22,8 @@ class Parser(argparse.ArgumentParser):
     """argparse, with its errors in one line and exit status 2, like every ferkit error."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        line = printable(f"{self.prog}: {message}")
+        print(f"error: {line} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
 
 
