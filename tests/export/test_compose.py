@@ -140,9 +140,17 @@ def test_cli_chooses_members_quantises_the_fp32_ones_and_records_accuracy(
     assert sum(n.op_type == "QuantizeLinear" for n in graph.node) >= 2  # each Gemm
     # the same as quantising each member alone (same calibration faces) and averaging
     for f in files[:2]:
-        q = ["export", str(f), "--int8", "--data", str(data), "--out", str(f.with_suffix(".q"))]
+        q = [
+            "export",
+            str(f),
+            "--int8",
+            "--data",
+            str(data),
+            "--out",
+            str(f.with_suffix(".q.onnx")),
+        ]
         assert main(q) == 0
-    a8, b8 = (Classifier(f.with_suffix(".q")).classify(FACES) for f in files[:2])
+    a8, b8 = (Classifier(f.with_suffix(".q.onnx")).classify(FACES) for f in files[:2])
     np.testing.assert_allclose(Classifier(int8).classify(FACES), (a8 + 2 * b8) / 3, atol=1e-6)
 
 

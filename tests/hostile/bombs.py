@@ -135,3 +135,26 @@ def peak_rss_mb(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess
     )
     peak = int(r.stderr.rsplit("PEAK ", 1)[1].split()[0])  # KB on Linux
     return r, peak / 1024
+
+
+# The same with the largest file it may write capped (RLIMIT_FSIZE), SIGXFSZ ignored: a
+# write past the cap fails with EFBIG, as a write to a full disk fails with ENOSPC
+FULL_DISK = """
+import resource, signal, sys
+cap = int(sys.argv[1]) << 10
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+from ferkit.cli import main
+resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def run_disk_full(args: list[str], cwd: Path, kb: int) -> subprocess.CompletedProcess:
+    """Run the CLI with no file it writes allowed past `kb` KB."""
+    return subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(kb), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )

@@ -139,7 +139,7 @@ def test_predict_never_overwrites_a_photo_and_keeps_like_names_apart(tmp_path, c
     assert sorted(p.name for p in (tmp_path / "ph").iterdir()) == ["a.jpeg", "a.jpg"]
     assert main(["predict", str(tmp_path / "ph"), "--out", str(tmp_path / "out")]) == 0
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["a.jpeg.jpg", "a.jpg", "predictions.jsonl"]
+    assert names == [".ferkit-annotated", "a.jpeg.jpg", "a.jpg", "predictions.jsonl"]
 
 
 def test_a_video_cut_short_is_reported_and_an_intact_one_is_not(tmp_path):

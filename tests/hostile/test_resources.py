@@ -36,7 +36,8 @@ def test_predict_refuses_a_jpeg_bomb_and_goes_on_within_1_gb(tmp_path):
     assert "bomb.jpg: over the limit of 100,000,000 pixels" in r.stderr
     rows = [json.loads(line) for line in (tmp_path / "out" / "predictions.jsonl").open()]
     assert [row["path"] for row in rows] == ["ok.jpg"]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ok.jpg", "predictions.jsonl"]
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == [".ferkit-annotated", "ok.jpg", "predictions.jsonl"]
 
 
 def test_data_prepare_refuses_a_zip_bomb_within_1_gb(tmp_path):

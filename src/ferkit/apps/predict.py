@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ferkit.core.atomic import atomic_path
+from ferkit.core.atomic import atomic_path, write_text
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
 from ferkit.vision.images import load_photo
@@ -97,11 +97,24 @@ def common_root(paths: list[Path]) -> Path:
     return Path(os.path.commonpath(parents)) if parents else Path.cwd()
 
 
+MANIFEST = ".ferkit-annotated"  # under --out: the annotated copies ferkit wrote there
+
+
+def written_before(out: Path) -> set[str]:
+    """The annotated copies an earlier `predict --out` wrote in `out` (relative paths)."""
+    try:
+        return set((out / MANIFEST).read_text(encoding="utf-8").splitlines())
+    except (OSError, UnicodeDecodeError):
+        return set()
+
+
 def plan_outputs(paths: list[Path], out: Path) -> dict[Path, Path]:
-    """Each input's annotated copy under `out` (see `annotated_name`). Two inputs that would
-    share a name (a.jpg and a.jpeg) keep apart (a.jpg, a.jpeg.jpg), and an `out` where a
-    copy would replace its own input (`--out` = the photos' folder) is refused up front."""
+    """Each input's annotated copy under `out` (see `annotated_name`). Like names keep apart
+    (a.jpg, a.jpeg and a.jpeg.jpg give a.jpg, a.jpeg.jpg and a.jpeg-2.jpg). Refused up front:
+    a copy that would replace one of the inputs, or any file in `out` that an earlier run
+    did not write (its manifest, `MANIFEST`, says which it did)."""
     root, inputs = common_root(paths), {p.resolve() for p in paths}
+    ours = written_before(out)
     plan: dict[Path, Path] = {}
     used: set[Path] = set()
     # a file whose copy keeps its own name (a.jpg) gets it before one renamed to it (a.jpeg)
@@ -109,13 +122,23 @@ def plan_outputs(paths: list[Path], out: Path) -> dict[Path, Path]:
         name = annotated_name(path, root)
         if name in used:
             name = name.with_name(path.name + name.suffix)
+        n = 2
+        while name in used:
+            name = name.with_name(f"{path.name}-{n}{name.suffix}")
+            n += 1
         used.add(name)
-        if (out / name).resolve() in inputs:
+        target = out / name
+        if target.resolve() in inputs:
             raise FerkitError(
                 f"{out}: the annotated copy of {path} would overwrite the photo "
-                f"{out / name}; choose another --out"
+                f"{target}; choose another --out"
             )
-        plan[path] = out / name
+        if (target.exists() or target.is_symlink()) and name.as_posix() not in ours:
+            raise FerkitError(
+                f"{target}: exists and is not an annotated copy ferkit wrote; "
+                "choose an empty --out or move it"
+            )
+        plan[path] = target
     return plan
 
 
@@ -138,38 +161,59 @@ def predict_files(
     stdout: io.TextIOBase,
     on_file: Callable[[Path, str | None], None] = lambda p, problem: None,
 ) -> Summary:
-    """Run the batch: rows to `cfg.out/predictions.{jsonl,csv}` (atomically, at the end) or
-    to `stdout` as they come; annotated images under `cfg.out`. `on_file(path, problem)` is
-    called once per file with a one-line problem or None (for progress bars and reports)."""
+    """Run the batch: rows to `cfg.out/predictions.{jsonl,csv}` (written as they come under
+    a temporary name, published at the end: a full disk loses no row already written) or
+    to `stdout`; annotated images under `cfg.out`. `on_file(path, problem)` is called once
+    per file with a one-line problem or None (for progress bars and reports)."""
+    paths = list(cfg.inputs)
+    if not cfg.out:
+        return _batch(cfg, rec, paths, {}, stdout, on_file)
+    targets = plan_outputs(paths, cfg.out)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    suffix = "jsonl" if cfg.format == "json" else "csv"
+    rows = cfg.out / f"predictions.{suffix}"
+    with atomic_path(rows) as tmp, open(tmp, "w", encoding="utf-8", newline="") as stream:
+        summary = _batch(cfg, rec, paths, targets, stream, on_file)
+    written = {t.relative_to(cfg.out).as_posix() for t in targets.values() if t.exists()}
+    names = sorted(written_before(cfg.out) | written)
+    write_text(cfg.out / MANIFEST, "".join(f"{n}\n" for n in names))
+    return summary
+
+
+def _batch(
+    cfg: PredictConfig,
+    rec: EmotionRecognizer,
+    paths: list[Path],
+    targets: dict[Path, Path],
+    stream: io.TextIOBase,
+    on_file: Callable[[Path, str | None], None],
+) -> Summary:
     from ferkit.vision.draw import draw_faces
 
-    summary, paths = Summary(), list(cfg.inputs)
-    targets = plan_outputs(paths, cfg.out) if cfg.out else {}
-    buffer = io.StringIO()
-    writer = RowWriter(buffer if cfg.out else stdout, cfg.format)
+    summary = Summary()
+    writer = RowWriter(stream, cfg.format)
     start = time.perf_counter()
     for path in paths:
         summary.images += 1
         try:
             photo = load_photo(path)
             found = rec.predict_image(photo.image, detect=cfg.detect)
-            if cfg.out:  # drawn at the size it was read (`WORK_SIDE`); rows in its pixels
-                write_image(targets[path], draw_faces(photo.image, found, inplace=True))
-            faces = [f.scaled(photo.scale) for f in found]
         except FerkitError as exc:
             summary.errors.append(str(exc))
             on_file(path, str(exc))
             continue
-        for i, face in enumerate(faces):
-            writer.write(face_row(str(path), i, face))
-        summary.faces += len(faces)
-        if not faces:
+        for i, face in enumerate(found):  # boxes in the photo's pixels
+            writer.write(face_row(str(path), i, face.scaled(photo.scale)))
+        summary.faces += len(found)
+        problem = None if found else f"{path}: no face found"
+        if not found:
             summary.no_face.append(str(path))
-        on_file(path, None if faces else f"{path}: no face found")
+        if targets:  # drawn at the size it was read (`WORK_SIDE`), after its rows are kept
+            try:
+                write_image(targets[path], draw_faces(photo.image, found, inplace=True))
+            except FerkitError as exc:  # a full disk: named, and the batch goes on
+                summary.errors.append(str(exc))
+                problem = str(exc)
+        on_file(path, problem)
     summary.seconds = time.perf_counter() - start
-    if cfg.out:
-        suffix = "jsonl" if cfg.format == "json" else "csv"
-        cfg.out.mkdir(parents=True, exist_ok=True)
-        with atomic_path(cfg.out / f"predictions.{suffix}") as tmp:
-            tmp.write_text(buffer.getvalue(), encoding="utf-8")
     return summary

@@ -140,15 +140,38 @@ class _VideoFile:
         if not self.writer.isOpened():
             raise FerkitError(f"{path}: OpenCV cannot write a {path.suffix} video here")
 
+        self.written = 0
+
     def write(self, frame: np.ndarray) -> None:
         self.writer.write(frame)
+        self.written += 1
 
     def close(self, ok: bool) -> None:
+        """Publish the video if `ok` and it reads back whole; OpenCV's writer says nothing
+        when the disk fills, and leaves a file with no index that no player opens."""
         self.writer.release()
-        if ok:
-            os.replace(self.tmp, self.path)
-        else:
+        try:
+            if ok:
+                self.check()
+                os.replace(self.tmp, self.path)
+        finally:
             self.tmp.unlink(missing_ok=True)
+
+    def check(self) -> None:
+        import cv2
+
+        cap = cv2.VideoCapture(str(self.tmp))
+        try:
+            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+            readable = cap.isOpened() and cap.read()[0]
+        finally:
+            cap.release()
+        # frames: WebM's count is estimated from its duration, so allow a little
+        if not readable or count < self.written - max(2, self.written // 50):
+            raise FerkitError(
+                f"{self.path}: the video did not write whole ({count} of {self.written} "
+                "frames read back; is the disk full?); nothing was written"
+            )
 
 
 @dataclass

@@ -47,7 +47,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return predict_on_ray(args)
     if args.out:
         check_writable(args.out, folder=True)
-    paths = find_images(args.inputs)
+    paths = find_images(args.inputs, skip=Path(args.out) if args.out else None)
     if not paths:
         raise FerkitError("no image files found in " + " ".join(args.inputs))
     cfg = PredictConfig(

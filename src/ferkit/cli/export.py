@@ -15,6 +15,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ferkit.export.pipeline import ExportConfig, run_export
 
     out = check_writable(args.out)
+    if out.suffix.lower() != ".onnx":  # never RUN/best.pt, or a photo, by a slip
+        raise FerkitError(f"{out}: export writes an ONNX file; give --out a name ending .onnx")
     if any(Path(src).resolve() == out.resolve() for src in args.runs):
         raise FerkitError(f"{out}: is also an input; write the export to another file")
     cfg = ExportConfig(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import tempfile
@@ -10,6 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ferkit.core.errors import FerkitError
+
+# errnos that mean the disk (or a quota, or RLIMIT_FSIZE) took no more: a write inside
+# `atomic_path` that fails so is reported against the file being written
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
 def _alive(pid: int) -> bool:
@@ -60,6 +65,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, target)
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        raise FerkitError(f"{target}: {exc.strerror}; nothing was written") from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -77,19 +77,26 @@ def to_bgr(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
 
 
-def find_images(inputs: list[str]) -> list[Path]:
+def find_images(inputs: list[str], skip: Path | None = None) -> list[Path]:
     """Expand files, folders (recursively, image suffixes only) and glob patterns, in order,
-    without duplicates. A named file is kept whatever its suffix, so a bad one is reported."""
+    without duplicates. A named file is kept whatever its suffix, and so is a dangling or
+    looping link, so each is reported rather than lost. Files under `skip` (the output
+    folder, when it lies inside an input folder) are not taken from folders."""
     import glob
+    import os
+
+    def wanted(p: Path, below: Path | None) -> bool:
+        if not p.is_file() or p.suffix.lower() not in IMAGE_SUFFIXES:
+            return False
+        return below is None or not p.resolve().is_relative_to(below)
 
     found: list[Path] = []
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
-            found += sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-            )
-        elif path.exists():
+        if path.is_dir():  # `skip` the folder itself: predict_files refuses what clashes
+            below = skip.resolve() if skip and skip.resolve() != path.resolve() else None
+            found += sorted(p for p in path.rglob("*") if wanted(p, below))
+        elif path.exists() or os.path.lexists(item):  # lexists: a broken link, reported
             found.append(path)
         elif matches := sorted(glob.glob(item, recursive=True)):
             found += [Path(m) for m in matches if Path(m).is_file()]
