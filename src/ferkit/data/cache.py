@@ -112,6 +112,37 @@ def load_cache(path: str | Path) -> Cache:
             f"{file}: damaged or not a ferkit cache ({exc}); rebuild it with "
             f"`ferkit data prepare SOURCE --out {file.parent} --force`"
         ) from None
+    check_consistent(arrays, file)
     for a in arrays.values():
         a.flags.writeable = False
     return Cache(manifest=manifest, **arrays)
+
+
+def check_consistent(arrays: dict[str, np.ndarray], file: Path) -> None:
+    """One line when the arrays disagree with each other or with FER-2013's shapes (a cache
+    edited by another tool): trained on, they would fail deep inside torch."""
+    images, labels, splits, ids = (arrays[k] for k in ("images", "labels", "splits", "ids"))
+    n = len(images)
+    problems = []
+    if images.ndim != 3 or images.dtype != np.uint8 or images.shape[1] != images.shape[2]:
+        problems.append(f"images are {images.dtype} {images.shape}, not uint8 (N, S, S)")
+    for name, a in (("labels", labels), ("splits", splits), ("ids", ids)):
+        if a.shape != (n,):
+            problems.append(f"{name} {a.shape} for {n} images")
+    if (
+        labels.size
+        and labels.dtype.kind in "iu"
+        and not 0 <= labels.min() <= labels.max() < len(LABELS)
+    ):
+        problems.append(f"labels outside 0..{len(LABELS) - 1} ({labels.min()}..{labels.max()})")
+    if (
+        splits.size
+        and splits.dtype.kind in "iu"
+        and not 0 <= splits.min() <= splits.max() < len(SPLITS)
+    ):
+        problems.append(f"splits outside 0..{len(SPLITS) - 1} ({splits.min()}..{splits.max()})")
+    if problems:
+        raise FerkitError(
+            f"{file}: inconsistent ({'; '.join(problems)}); rebuild it with "
+            f"`ferkit data prepare SOURCE --out {file.parent} --force`"
+        )

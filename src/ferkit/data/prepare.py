@@ -14,7 +14,7 @@ import numpy as np
 
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS, SPLITS
-from ferkit.data.cache import CACHE_FILE, FORMAT_VERSION, read_manifest, write_cache
+from ferkit.data.cache import CACHE_FILE, FORMAT_VERSION, load_cache, read_manifest, write_cache
 from ferkit.data.sources import IMAGE_SIZE, RawDataset, read_csv, read_folder, read_zip
 
 
@@ -110,6 +110,11 @@ def prepare(cfg: PrepareConfig, progress: Callable[[int], None] | None = None) -
         )
     digest = fingerprint(source)
     old = read_manifest(cfg.out)
+    if old is not None:  # "already prepared" only for a cache that loads whole
+        try:
+            load_cache(cfg.out)
+        except FerkitError:
+            old = None
     # what decides the cache's contents besides the source; a change rebuilds it
     options = {"val_fraction": cfg.val_fraction, "seed": cfg.seed}
     if (

@@ -188,7 +188,7 @@ def read_zip(source: Path, progress: Callable[[int], None] | None = None) -> Raw
                 names = ", ".join(i.filename for i in csvs)
                 raise FerkitError(f"{source}: several CSV files ({names}); extract the one to use")
             with zf.open(csvs[0]) as raw:
-                text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+                text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
                 return read_csv_stream(text, f"{source}:{csvs[0].filename}", progress)
 
         current = ""
@@ -224,8 +224,9 @@ def read_zip(source: Path, progress: Callable[[int], None] | None = None) -> Raw
 
 
 def read_csv(source: Path, progress: Callable[[int], None] | None = None) -> RawDataset:
-    """Read `fer2013.csv` or `icml_face_data.csv`."""
-    with open(source, encoding="utf-8", newline="") as f:
+    """Read `fer2013.csv` or `icml_face_data.csv` (utf-8-sig: a spreadsheet program's
+    byte-order mark is not part of the first column's name)."""
+    with open(source, encoding="utf-8-sig", newline="") as f:
         return read_csv_stream(f, str(source), progress)
 
 

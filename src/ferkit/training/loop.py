@@ -50,6 +50,8 @@ from ferkit.training.runs import (
     draw_curves,
     load_checkpoint,
     log_epoch,
+    restore,
+    run_lock,
     save_checkpoint,
     write_run_info,
 )
@@ -241,7 +243,16 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int) -> 
 
 def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
     """Run (or resume) training into `cfg.out`; returns the final metrics of the best epoch.
-    A folder that holds a run is refused unless `resume` or `overwrite`."""
+    A folder that holds a run is refused unless `resume` or `overwrite`, and one that
+    another `ferkit train` is writing is refused always (`run_lock`; torchrun's rank 0
+    holds it for all its processes)."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return _train(cfg, resume, overwrite)
+    with run_lock(Path(cfg.out)):
+        return _train(cfg, resume, overwrite)
+
+
+def _train(cfg: TrainConfig, resume: bool, overwrite: bool) -> dict[str, Any]:
     check_out(Path(cfg.out), resume, overwrite)
     rank, world = init_distributed(cfg.device)
     device = torch.device(cfg.device if cfg.device == "cpu" else f"cuda:{local_rank()}")
@@ -261,6 +272,11 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
         # before teacher scoring; the photometric layer is the recipe's, not the file's
         model_cfg, init_net, folded = rebuild_from_onnx(cfg.init, cfg.model.photometric)
     data = load_data(cfg, device)
+    if len(data.train_x) < cfg.batch_size:  # no full batch: an epoch of no steps
+        raise FerkitError(
+            f"--batch-size {cfg.batch_size}: the Training split has only {len(data.train_x)} "
+            "images; give a batch size at most that"
+        )
     if init_net is not None:
         if model_cfg.input_size != data.train_x.shape[-1]:
             raise FerkitError(
@@ -292,11 +308,7 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> di
     )
     start_epoch, step, best = 0, 0, {"val_acc_tta": -1.0, "epoch": 0}
     if resume:
-        state = load_checkpoint(run / LAST)
-        model.load_state_dict(state["model"])
-        ema.model.load_state_dict(state["ema"])
-        opt.load_state_dict(state["optimizer"])
-        start_epoch, step, best = state["epoch"], state["step"], state["best"]
+        start_epoch, step, best = restore(run / LAST, model, ema.model, opt)
     if rank == 0:  # on resume too: an extended schedule (`--epochs`) is recorded
         run.mkdir(parents=True, exist_ok=True)
         write_run_info(run, cfg, fresh=not resume)

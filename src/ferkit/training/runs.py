@@ -7,11 +7,14 @@ config (so the model can be rebuilt from the folder alone), per-epoch metrics, a
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,7 @@ FIELDS = [
 # What a run has made once an epoch ends; config.json and a header-only metrics.csv, written
 # at the start, are not a run yet
 RUN_FILES = (LAST, BEST, "final.json")
+LOCK = ".lock"  # held by the `ferkit train` writing the run (`run_lock`)
 
 
 def check_out(run: Path, resume: bool, overwrite: bool) -> None:
@@ -62,6 +66,32 @@ def check_out(run: Path, resume: bool, overwrite: bool) -> None:
         (run / name).unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def run_lock(run: Path) -> Iterator[None]:
+    """Hold `RUN/.lock` while training writes the run: a second `ferkit train --out RUN`
+    stops in one line instead of mixing its files with the first's. The kernel drops the
+    lock when the process ends, however it ends, so a killed run never leaves it stale."""
+    import fcntl
+
+    if run.exists() and not run.is_dir():
+        raise FerkitError(f"{run}: exists and is not a folder; choose another --out")
+    made = not run.exists()
+    run.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(run / LOCK, "a") as held:
+            try:
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise FerkitError(
+                    f"{run}: another `ferkit train` is writing this run; wait for it to "
+                    "end or choose another --out"
+                ) from None
+            yield
+    finally:
+        if made and [p.name for p in run.iterdir()] == [LOCK]:  # refused before any work
+            shutil.rmtree(run, ignore_errors=True)
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """torch.save through a temporary file and an atomic rename."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
@@ -76,6 +106,22 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise FerkitError(f"{path}: no checkpoint") from None
     except Exception as exc:  # torch raises several types for damaged or foreign files
         raise FerkitError(f"{path}: not a ferkit checkpoint ({exc})") from None
+
+
+def restore(path: Path, model, ema, opt) -> tuple[int, int, dict]:
+    """Load a run's checkpoint into its model, EMA copy and optimiser; (epoch, step, best).
+    One copied from another run (other layers, shapes or keys) is one line."""
+    state = load_checkpoint(path)
+    try:
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["optimizer"])
+        return state["epoch"], state["step"], state["best"]
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        why = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise FerkitError(
+            f"{path}: does not fit this run's model (from another run?): {why}"
+        ) from None
 
 
 def write_run_info(run: Path, cfg: TrainConfig, fresh: bool) -> None:
@@ -126,9 +172,11 @@ def read_run_config(run: Path) -> TrainConfig:
     """The resolved config saved in a run folder."""
     try:
         info = json.loads((run / "config.json").read_text())
-    except (OSError, ValueError):
-        raise FerkitError(f"{run}: not a ferkit run folder (no readable config.json)") from None
-    return from_dict(info["config"])
+        return from_dict(info["config"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, FerkitError):
+        raise FerkitError(
+            f"{run}: not a ferkit run folder (no readable config.json with its config)"
+        ) from None
 
 
 def log_epoch(run: Path, row: dict[str, float], redraw: bool = True) -> None:
