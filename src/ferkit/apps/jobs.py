@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ferkit.apps.errors import RequestError
-from ferkit.apps.video import VideoConfig, open_capture, process_video
+from ferkit.apps.video import VideoConfig, frame_budget, open_capture, process_video
 from ferkit.core.atomic import write_text
 from ferkit.core.errors import FerkitError
 from ferkit.vision.recognize import EmotionRecognizer
@@ -43,7 +43,9 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi"}
 class JobsConfig:
     root: Path | None = None  # the jobs' folders; None: a temporary folder for this server
     max_video_mb: float = 50.0  # per upload
-    max_seconds: float = 120.0  # s of video, from the container's frame count and rate
+    # s of video: checked from the container's count and rate, then counted as frames are
+    # read (`apps.video.frame_budget`), since both can lie
+    max_seconds: float = 120.0
     max_frame_pixels: int = 1920 * 1080  # per frame, from the container, before decoding
     max_jobs: int = 2  # queued or running at once, all workers together
     keep_s: float = 900.0  # s a finished job's results stay
@@ -61,7 +63,7 @@ def probe(path: Path, name: str, cfg: JobsConfig) -> tuple[int, float]:
     import cv2
 
     try:
-        cap = open_capture(VideoConfig(source=str(path)))
+        cap, _ = open_capture(VideoConfig(source=str(path), name=name))
     except FerkitError:
         raise RequestError(415, f"{name}: not a readable video") from None
     try:
@@ -69,6 +71,8 @@ def probe(path: Path, name: str, cfg: JobsConfig) -> tuple[int, float]:
         frames, fps = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), cap.get(cv2.CAP_PROP_FPS) or 30.0
     finally:
         cap.release()
+    if frames < 1:  # a photo FFmpeg opens as "video" declares none, or -2**63
+        raise RequestError(415, f"{name}: not a video (it declares no frames)")
     if w * h > cfg.max_frame_pixels:
         raise RequestError(413, f"{name}: frames of {w}x{h} are over the limit of "
                             f"{cfg.max_frame_pixels:,} pixels")  # fmt: skip
@@ -162,7 +166,9 @@ class Jobs:
         folder = self.root / job_id
         status = self._write(job_id, status="running")
         out = {k: folder / v for k, v in RESULTS.items()}
-        cfg = VideoConfig(str(folder / status["upload"]), out["video"], out["csv"], out["timeline"])
+        cfg = VideoConfig(str(folder / status["upload"]), out["video"], out["csv"], out["timeline"],
+                          max_frames=frame_budget(self.cfg.max_seconds, status["fps"]),
+                          name=status["file"])  # fmt: skip
         last = 0.0
 
         def progress(done: int, total: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -36,6 +37,22 @@ class VideoConfig:
     smoothing: float = 0.5  # EMA weight of the newest frame (1 = no smoothing)
     iou_match: float = 0.3  # a face continues a track if their boxes overlap this much
     max_missed: int = 10  # frames a track survives without a matching face
+    # frames to read at most, counted as they are read (a container's count and rate can
+    # lie): `frame_budget`. None: no limit
+    max_frames: int | None = None
+    name: str | None = None  # what errors call the video (a job's upload name); None: source
+
+
+# frames per second that a frame budget grants at most, whatever the container declares
+# (a file declaring 1,000,000 fps would otherwise make any number of frames "0.1 s")
+MAX_RATE = 60.0
+
+
+def frame_budget(seconds: float, fps: float) -> int:
+    """Frames that `seconds` of video at its declared `fps` may hold, `fps` taken at most
+    `MAX_RATE`: the limit `process_video` counts as it reads."""
+    rate = fps if math.isfinite(fps) and fps > 0 else MAX_RATE
+    return math.ceil(seconds * min(rate, MAX_RATE))
 
 
 def _has_display() -> bool:
@@ -45,6 +62,9 @@ def _has_display() -> bool:
 
 
 def open_capture(cfg: VideoConfig):
+    """(capture, its first frame): a file's first frame is read here to prove it is a video,
+    and handed on rather than sought back to (seeking fails silently in an AVI with no
+    index, which lost its first frame so). A camera's first frame is None."""
     import cv2
 
     if cfg.camera:
@@ -63,7 +83,7 @@ def open_capture(cfg: VideoConfig):
         cap = cv2.VideoCapture(int(cfg.source))
         if not cap.isOpened():
             raise FerkitError(f"camera {cfg.source}: cannot open it")
-        return cap
+        return cap, None
     path = Path(cfg.source)
     if not path.is_file():
         what = "not a regular file (a pipe or device)" if path.exists() else "no such video file"
@@ -74,23 +94,27 @@ def open_capture(cfg: VideoConfig):
     if cap.isOpened():  # the declared frame size, before the first frame is decoded
         size = (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         check_frame_size(int(size[0]), int(size[1]), str(path))
-    ok, _ = cap.read() if cap.isOpened() else (False, None)
+    ok, first = cap.read() if cap.isOpened() else (False, None)
     if not ok:
-        raise FerkitError(f"{path}: not a readable video")
-    cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-    return cap
+        raise FerkitError(f"{cfg.name or path}: not a readable video")
+    return cap, first
 
 
 MAX_LOST_RUN = 250  # frames: a damaged stretch longer than this (10 s at 25 fps) ends a video
 
 
-def frames(cap, total: int, lost: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+def frames(
+    cap, total: int, lost: list[int], first: np.ndarray | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
     """(index, frame) in order. Frames that fail to decode between two that do (a damaged
     stretch) are skipped and their indices added to `lost`: the video goes on. Reading ends
     at the first failure past `total` (the container's count), or after MAX_LOST_RUN
     failures in a row; how many frames the end then lacks is the caller's to judge
     (`total` is an estimate in some containers)."""
     i, failed = 0, []
+    if first is not None:  # read already by open_capture
+        yield 0, first
+        i = 1
     while True:
         ok, frame = cap.read()
         if ok:
@@ -202,7 +226,8 @@ def process_video(
     from ferkit.evaluation.plots import emotion_timeline
     from ferkit.vision.draw import draw_faces
 
-    cap = open_capture(cfg)
+    cap, first = open_capture(cfg)
+    name = cfg.name or cfg.source
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0  # some webcams and containers report 0
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if not cfg.camera else 0
     tracker = Tracker(cfg.smoothing, cfg.iou_match, cfg.max_missed)
@@ -217,7 +242,9 @@ def process_video(
     start = time.perf_counter()
     try:
         last = -1
-        for i, frame in frames(cap, total, summary.lost):
+        for i, frame in frames(cap, total, summary.lost, first):
+            if cfg.max_frames is not None and summary.frames >= cfg.max_frames:
+                raise FerkitError(f"{name}: more than {cfg.max_frames} frames, over the limit")
             last = i
             t = i / fps
             tracked = tracker.update(rec.predict_image(frame))
@@ -249,7 +276,7 @@ def process_video(
         if cfg.camera:
             cv2.destroyAllWindows()
     if not ok:
-        raise FerkitError(f"{cfg.source}: no frames could be read")
+        raise FerkitError(f"{name}: no frames could be read")
     summary.tracks = tracker.next_id
     if cfg.csv:
         with atomic_path(cfg.csv) as tmp:
