@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -173,3 +174,21 @@ def test_memory_stays_bounded_on_a_few_hundred_small_files(cluster, tmp_path):
     assert len(memory.peaks) >= 3  # Ray's own processes and the workers were seen
     assert max(memory.peaks.values()) < 600, sorted(memory.peaks.values())
     assert memory.driver_growth < 100, memory.driver_growth
+
+
+def test_a_pipe_and_a_file_over_the_byte_limit_are_rows_not_an_aborted_job(cluster, tmp_path):
+    """A FIFO named as an input aborted the whole job, and a 2.2 GB junk file was read in
+    full: each is now an error row, before Ray reads anything, and the photo still runs."""
+    from ferkit.core.limits import MAX_IMAGE_BYTES
+
+    os.mkfifo(tmp_path / "pipe.jpg")
+    with open(tmp_path / "huge.jpg", "wb") as f:  # sparse: no disk used
+        f.truncate(MAX_IMAGE_BYTES + 1)
+    shutil.copy(EXAMPLES / "astronaut.jpg", tmp_path / "ok.jpg")
+    paths = tuple(str(tmp_path / n) for n in ("ok.jpg", "pipe.jpg", "huge.jpg"))
+    summary = predict_on_ray(RayConfig(inputs=paths, out=str(tmp_path / "out"), actor_cpus=0.5))
+    assert (summary.images, summary.faces) == (3, 1)
+    assert sorted(summary.errors) == [
+        f"{paths[2]}: {MAX_IMAGE_BYTES + 1:,} bytes, over the limit of {MAX_IMAGE_BYTES:,}",
+        f"{paths[1]}: not a regular file (a pipe or device may never end)",
+    ]

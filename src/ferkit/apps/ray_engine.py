@@ -25,7 +25,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ferkit.apps.ray_io import RaySummary, previous_results, summarise, uri_images
+from ferkit.apps.ray_io import (
+    RaySummary,
+    previous_results,
+    schema,
+    screen,
+    summarise,
+    uri_images,
+    write_rows,
+)
 from ferkit.core.decoding import decode_image
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
@@ -46,17 +54,6 @@ class RayConfig:
     resume: bool = False  # skip the files whose rows cfg.out holds already
     recognizer: dict[str, Any] = field(default_factory=dict)  # EmotionRecognizer's kwargs
     detect: bool = True
-
-
-def schema():
-    import pyarrow as pa
-
-    numbers = [(k, pa.float64()) for k in ("score", "confidence", *LABELS)]
-    return pa.schema(
-        [("path", pa.string()), ("status", pa.string()), ("error", pa.string()),
-         *[(k, pa.int64()) for k in ("face", "x", "y", "width", "height")],
-         ("label", pa.string()), *numbers]
-    )  # fmt: skip
 
 
 class Recognize:
@@ -170,6 +167,9 @@ def predict_on_ray(cfg: RayConfig) -> RaySummary:
     done = {same(p) for p in earlier.done}
     todo = [p for p in paths if same(prefix + p) not in done]
     begin = time.perf_counter()
+    todo, refused = screen(fs, todo, prefix)  # pipes, devices, files over the byte limit
+    if refused:
+        write_rows(cfg.out, refused)
     if todo:
         start(cfg.address)
         check_cpus(ray.cluster_resources().get("CPU", 0), cfg.actors, cfg.actor_cpus)

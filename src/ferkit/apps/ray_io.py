@@ -7,11 +7,15 @@ of one image's rows come from one actor call, so they sit in one file.
 """
 
 import os
+import stat
+import uuid
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ferkit.apps.predict import Summary
 from ferkit.core.errors import FerkitError
+from ferkit.core.labels import LABELS
+from ferkit.core.limits import MAX_IMAGE_BYTES
 from ferkit.vision.images import IMAGE_SUFFIXES
 
 
@@ -130,3 +134,58 @@ def summarise(out: str, seconds: float, earlier: Earlier, skipped: int) -> RaySu
     summary.no_face = table.filter(pc.equal(status, "no_face"))["path"].to_pylist()
     summary.errors = table.filter(pc.equal(status, "error"))["error"].to_pylist()
     return summary
+
+
+def schema():
+    import pyarrow as pa
+
+    numbers = [(k, pa.float64()) for k in ("score", "confidence", *LABELS)]
+    return pa.schema(
+        [("path", pa.string()), ("status", pa.string()), ("error", pa.string()),
+         *[(k, pa.int64()) for k in ("face", "x", "y", "width", "height")],
+         ("label", pa.string()), *numbers]
+    )  # fmt: skip
+
+
+def screen(fs, paths: list[str], prefix: str) -> tuple[list[str], list[dict]]:
+    """The paths Ray may read whole, and an error row for each it may not: a pipe or device
+    (a read that may never end, which aborted the whole job) or a file over the photo byte
+    limit (`MAX_IMAGE_BYTES`: Ray reads a file in one piece). `fs` None: local paths."""
+    import pyarrow.fs as pafs
+
+    infos = fs.get_file_info(paths) if fs is not None else None
+    keep, rows = [], []
+    for i, path in enumerate(paths):
+        if infos is None:
+            try:
+                st = os.stat(path)
+                regular, size = stat.S_ISREG(st.st_mode), st.st_size
+            except OSError as exc:
+                rows.append(_error_row(path, exc.strerror or "cannot read it"))
+                continue
+        else:
+            regular, size = infos[i].type == pafs.FileType.File, infos[i].size or 0
+        if not regular:
+            rows.append(_error_row(prefix + path, "not a regular file (a pipe or device "
+                                   "may never end)"))  # fmt: skip
+        elif size > MAX_IMAGE_BYTES:
+            rows.append(_error_row(prefix + path, f"{size:,} bytes, over the limit of "
+                                   f"{MAX_IMAGE_BYTES:,}"))  # fmt: skip
+        else:
+            keep.append(path)
+    return keep, rows
+
+
+def _error_row(path: str, why: str) -> dict:
+    return {"path": path, "status": "error", "error": f"{path}: {why}"}
+
+
+def write_rows(out: str, rows: list[dict]) -> None:
+    """Rows written beside Ray's, as one more Parquet file under `out`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fs, root = filesystem(out)
+    fs.create_dir(root, recursive=True)
+    table = pa.Table.from_pylist(rows, schema=schema())
+    pq.write_table(table, f"{root}/refused-{uuid.uuid4().hex}.parquet", filesystem=fs)
