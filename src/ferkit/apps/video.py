@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -61,6 +62,23 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+WINDOW = "ferkit (q to quit)"
+
+
+def can_show() -> bool:
+    """Whether this OpenCV can open a window here: a display, and a build with windows
+    (ferkit's own dependency is the headless wheel, which has none)."""
+    import cv2
+
+    if not _has_display():
+        return False
+    try:
+        cv2.namedWindow(WINDOW)
+    except cv2.error:
+        return False
+    return True
+
+
 def open_capture(cfg: VideoConfig):
     """(capture, its first frame): a file's first frame is read here to prove it is a video,
     and handed on rather than sought back to (seeking fails silently in an AVI with no
@@ -68,18 +86,13 @@ def open_capture(cfg: VideoConfig):
     import cv2
 
     if cfg.camera:
-        if not _has_display():
+        if not (cfg.out or cfg.csv or cfg.timeline) and not can_show():
             raise FerkitError(
-                "webcam mode shows a live window, but there is no display (DISPLAY is unset); "
-                "record a file and run `ferkit video FILE` instead"
+                "--camera with no window to show it in (no display, or ferkit's headless "
+                "OpenCV): give --out or --csv to record the camera's faces until Ctrl-C, or "
+                "use the browser's live mode: `ferkit serve`, open http://127.0.0.1:8000, "
+                "choose Live"
             )
-        try:
-            cv2.namedWindow("ferkit (q to quit)")
-        except cv2.error:
-            raise FerkitError(
-                "webcam mode needs an OpenCV build with windows; this one is headless "
-                "(pip install 'opencv-python<5' alongside ferkit)"
-            ) from None
         cap = cv2.VideoCapture(int(cfg.source))
         if not cap.isOpened():
             raise FerkitError(f"camera {cfg.source}: cannot open it")
@@ -217,8 +230,10 @@ def process_video(
     cfg: VideoConfig,
     rec: EmotionRecognizer,
     on_frame: Callable[[int, int], None] = lambda i, total: None,
+    stdout: TextIO | None = None,
 ) -> VideoSummary:
-    """Run the whole video; writes cfg.out, cfg.csv and cfg.timeline (each atomically)."""
+    """Run the whole video; writes cfg.out, cfg.csv and cfg.timeline (each atomically),
+    and the per-frame rows to `stdout` when given."""
     import time
 
     import cv2
@@ -228,6 +243,7 @@ def process_video(
 
     cap, first = open_capture(cfg)
     name = cfg.name or cfg.source
+    show = cfg.camera and can_show()  # a camera without a window records until Ctrl-C
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0  # some webcams and containers report 0
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if not cfg.camera else 0
     tracker = Tracker(cfg.smoothing, cfg.iou_match, cfg.max_missed)
@@ -242,38 +258,42 @@ def process_video(
     start = time.perf_counter()
     try:
         last = -1
-        for i, frame in frames(cap, total, summary.lost, first):
-            if cfg.max_frames is not None and summary.frames >= cfg.max_frames:
-                raise FerkitError(f"{name}: more than {cfg.max_frames} frames, over the limit")
-            last = i
-            t = i / fps
-            tracked = tracker.update(rec.predict_image(frame))
-            for fid, face in tracked:
-                p = [face.probs[k] for k in LABELS]
-                table.writerow([i, f"{t:.3f}", fid, *face.box, face.label,
-                                *(f"{v:.5f}" for v in p)])  # fmt: skip
-                times.setdefault(fid, []).append(t)
-                probs.setdefault(fid, []).append(p)
-            summary.frames, summary.faces = summary.frames + 1, summary.faces + len(tracked)
-            if cfg.out or cfg.camera:
-                drawn = draw_faces(frame, [f for _, f in tracked])
-                if cfg.out:
-                    if writer is None:
-                        writer = _VideoFile(cfg.out, fps, (frame.shape[1], frame.shape[0]))
-                    writer.write(drawn)
-                if cfg.camera:
-                    cv2.imshow("ferkit (q to quit)", drawn)
-                    if cv2.waitKey(1) & 0xFF == ord("q"):
-                        break
-            summary.seconds = time.perf_counter() - start
-            on_frame(i + 1, total)
+        try:
+            for i, frame in frames(cap, total, summary.lost, first):
+                if cfg.max_frames is not None and summary.frames >= cfg.max_frames:
+                    raise FerkitError(f"{name}: more than {cfg.max_frames} frames, over the limit")
+                last = i
+                t = i / fps
+                tracked = tracker.update(rec.predict_image(frame))
+                for fid, face in tracked:
+                    p = [face.probs[k] for k in LABELS]
+                    table.writerow([i, f"{t:.3f}", fid, *face.box, face.label,
+                                    *(f"{v:.5f}" for v in p)])  # fmt: skip
+                    times.setdefault(fid, []).append(t)
+                    probs.setdefault(fid, []).append(p)
+                summary.frames, summary.faces = summary.frames + 1, summary.faces + len(tracked)
+                if cfg.out or show:
+                    drawn = draw_faces(frame, [f for _, f in tracked])
+                    if cfg.out:
+                        if writer is None:
+                            writer = _VideoFile(cfg.out, fps, (frame.shape[1], frame.shape[0]))
+                        writer.write(drawn)
+                    if show:
+                        cv2.imshow(WINDOW, drawn)
+                        if cv2.waitKey(1) & 0xFF == ord("q"):
+                            break
+                summary.seconds = time.perf_counter() - start
+                on_frame(i + 1, total)
+        except KeyboardInterrupt:  # how a camera recording without a window ends
+            if not cfg.camera:
+                raise
         ok = summary.frames > 0
         summary.cut_short = max(0, total - last - 1)
     finally:
         cap.release()
         if writer is not None:
             writer.close(ok)
-        if cfg.camera:
+        if show:
             cv2.destroyAllWindows()
     if not ok:
         raise FerkitError(f"{name}: no frames could be read")
@@ -281,6 +301,8 @@ def process_video(
     if cfg.csv:
         with atomic_path(cfg.csv) as tmp:
             tmp.write_text(rows.getvalue(), encoding="utf-8")
+    if stdout is not None:  # no file asked for: the rows, as `predict` prints its own
+        stdout.write(rows.getvalue())
     if cfg.timeline:
         emotion_timeline(times, probs, cfg.timeline)
     return summary

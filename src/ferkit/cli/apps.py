@@ -16,7 +16,7 @@ from ferkit.cli.engines import (
 from ferkit.cli.options import MARGIN, PIXELS, SHIPPED_NAMES, ranged
 from ferkit.core.atomic import check_writable
 from ferkit.core.console import console as _console
-from ferkit.core.console import printable
+from ferkit.core.console import printable, progress_bar
 from ferkit.core.errors import FerkitError
 from ferkit.vision.blazeface import BLAZEFACE_MIN_FACE
 from ferkit.vision.detect import DEFAULT_DETECTOR
@@ -38,7 +38,7 @@ def _recognizer(args: argparse.Namespace):
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     from ferkit.apps.predict import PredictConfig, predict_files
     from ferkit.vision.images import find_images
@@ -61,7 +61,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         rec.detector  # noqa: B018 -- fail on a missing detector before the batch starts
     err = _console(stderr=True)
     columns = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True, disable=len(paths) < 2) as bar:
+    with progress_bar(*columns, err=err, disable=len(paths) < 2) as bar:
         task = bar.add_task("files", total=len(paths))
 
         def on_file(path: Path, problem: str | None) -> None:
@@ -78,7 +78,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_video(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     from ferkit.apps.video import VIDEO_CODECS, VideoConfig, process_video
 
@@ -114,7 +114,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     rec.detector  # noqa: B018 -- fail on a missing detector before reading frames
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=_console(stderr=True), transient=True) as bar:
+    with progress_bar(*columns) as bar:
         task = bar.add_task("video", total=None)
 
         def on_frame(i: int, total: int) -> None:
@@ -122,7 +122,8 @@ def cmd_video(args: argparse.Namespace) -> int:
             bar.update(task, completed=i, total=total or None, description=f"{fps:.1f} fps")
 
         started = time.perf_counter()
-        s = process_video(cfg, rec, on_frame)
+        to_stdout = not (cfg.out or cfg.csv or cfg.timeline)  # else nothing would be kept
+        s = process_video(cfg, rec, on_frame, stdout=sys.stdout if to_stdout else None)
     err = _console(stderr=True)
     err.print(
         f"{s.frames} frames ({s.frames / s.fps_source:.1f} s at {s.fps_source:.1f} fps), "
@@ -226,14 +227,22 @@ def add_apps_commands(sub) -> None:
         help="a video file (anything OpenCV/FFmpeg reads); several with --engine ray",
     )
     p.add_argument(
-        "--camera", type=ranged(int, 0, 99), metavar="N", help="webcam index (needs a display)"
+        "--camera",
+        type=ranged(int, 0, 99),
+        metavar="N",
+        help="webcam index: a live window where OpenCV has one, else recorded to --out/--csv "
+        "until Ctrl-C (the browser's live mode: `ferkit serve`)",
     )
     p.add_argument(
         "--out",
         help="annotated video to write at the source frame rate: .mp4 "
         "(MPEG-4 Part 2, for players) or .webm (VP8, for browsers)",
     )
-    p.add_argument("--csv", help="per-frame CSV: frame, time, face id, box, probabilities")
+    p.add_argument(
+        "--csv",
+        help="per-frame CSV: frame, time, face id, box, probabilities (given none of --out, "
+        "--csv, --timeline: the rows go to stdout)",
+    )
     p.add_argument("--timeline", help="timeline plot (default: timeline.png beside --out/--csv)")
     p.add_argument(
         "--smoothing",

@@ -9,11 +9,12 @@ from pathlib import Path
 from ferkit.cli.options import SEED, ranged
 from ferkit.core.atomic import check_writable
 from ferkit.core.console import console as _console
+from ferkit.core.console import progress_bar
 from ferkit.core.console import warn as _warn
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     from ferkit.data.prepare import PrepareConfig, prepare
 
@@ -27,7 +28,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     )
     start = time.perf_counter()
     columns = (TextColumn("reading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=_console(stderr=True), transient=True) as bar:
+    with progress_bar(*columns) as bar:
         task = bar.add_task("read", total=None)
         result = prepare(cfg, progress=lambda n: bar.advance(task, n))
     seconds = time.perf_counter() - start

@@ -6,7 +6,7 @@ import argparse
 
 from ferkit.cli.options import ranged
 from ferkit.core.console import console as _console
-from ferkit.core.console import printable
+from ferkit.core.console import printable, progress_bar
 from ferkit.core.errors import FerkitError
 
 
@@ -95,7 +95,7 @@ def add_video_engine_options(p: argparse.ArgumentParser) -> None:
 
 
 def videos_on_ray(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     from ferkit.apps.ray_engine import RayVideoConfig
     from ferkit.apps.ray_engine import videos_on_ray as run
@@ -119,7 +119,7 @@ def videos_on_ray(args: argparse.Namespace) -> int:
     )
     err = _console(stderr=True)
     columns = (TextColumn("videos"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
+    with progress_bar(*columns, err=err) as bar:
         task = bar.add_task("videos", total=len(cfg.videos))
 
         def on_done(r: dict) -> None:  # a line per video as it finishes, then the bar moves

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 from pathlib import Path
 
 from ferkit.cli.options import SEED, SHIPPED_NAMES
 from ferkit.core.atomic import check_writable
 from ferkit.core.console import console as _console
-from ferkit.core.console import table
+from ferkit.core.console import progress_bar, table
 from ferkit.core.extras import has_torch
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     from ferkit.evaluation.corruptions import N_CONDITIONS
     from ferkit.evaluation.evaluate import EvalConfig, needs_export, run_evaluation
@@ -34,6 +35,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         corruption_seed=args.corruption_seed,
     )
     specs = args.models or [None]
+    what = ", ".join(s or "the shipped model" for s in specs)
+    err = _console(stderr=True)
+    # scoring takes up to a minute: a spinner says so on a terminal (FER-2013-C has a bar)
+    plain = not cfg.corruptions and err.is_terminal
+    waiting = err.status(f"scoring {what} on {cfg.split}") if plain else contextlib.nullcontext()
     with tempfile.TemporaryDirectory() as tmp:
         exported = {}
         if has_torch() and any(map(needs_export, specs)):  # such run folders are exported first
@@ -41,8 +47,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
             exported = export_run_folders(specs, Path(tmp))
         columns = (TextColumn("FER-2013-C"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=_console(stderr=True), transient=True,
-                      disable=not cfg.corruptions) as bar:  # fmt: skip
+        with waiting, progress_bar(*columns, disable=not cfg.corruptions) as bar:
             task = bar.add_task("conditions", total=len(specs) * N_CONDITIONS)
             evals, comparison = run_evaluation(
                 specs, cfg, exported, progress=lambda n: bar.advance(task, n)

@@ -31,6 +31,15 @@ def console(stderr: bool = False):
     return SafeConsole(stderr=stderr, highlight=False, soft_wrap=True)
 
 
+def progress_bar(*columns, err=None, disable: bool = False):
+    """A transient rich progress bar on stderr (or `err`), shown only on a terminal: in a
+    log file or a pipe its redraws are noise and it left a stray blank line."""
+    from rich.progress import Progress
+
+    err = err or console(stderr=True)
+    return Progress(*columns, console=err, transient=True, disable=disable or not err.is_terminal)
+
+
 def warn(message: str) -> None:
     console(stderr=True).print(f"[yellow]warning:[/] {message}")
 

@@ -94,4 +94,16 @@ def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, float]:
     n, k = b + c, min(b, c)
     tail = sum(math.comb(n, i) for i in range(k + 1))
     p = min(1.0, float(Fraction(2 * tail, 2**n))) if n else 1.0
-    return {"only_a": b, "only_b": c, "p_value": p}
+    # log10 p, exact from the integers: a p under 1e-308 is 0.0 as a float (thousands of
+    # discordant faces), and it is printed from this (`format_p`), never as "0"
+    log10_p = min(0.0, math.log10(2 * tail) - n * math.log10(2)) if n else 0.0
+    return {"only_a": b, "only_b": c, "p_value": p, "log10_p": log10_p}
+
+
+def format_p(test: dict[str, float]) -> str:
+    """A McNemar p for people: 4 significant digits, or from log10 p below float's range
+    ("3.2e-412")."""
+    if test["p_value"] > 0:
+        return f"{test['p_value']:.4g}"
+    exponent = math.floor(test["log10_p"])
+    return f"{10 ** (test['log10_p'] - exponent):.2g}e{exponent}"

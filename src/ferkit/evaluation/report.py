@@ -10,6 +10,7 @@ from typing import Any
 
 from ferkit.core.atomic import write_text
 from ferkit.evaluation import robustness
+from ferkit.evaluation.metrics import format_p
 
 HEADLINE = (
     ("accuracy", "accuracy", True),
@@ -148,8 +149,7 @@ def comparison_rows(c: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]
         for r in c["models"]
     ]
     tests = [
-        [p["a"], p["b"], str(p["only_a"]), str(p["only_b"]), f"{p['p_value']:.4g}"]
-        for p in c["mcnemar"]
+        [p["a"], p["b"], str(p["only_a"]), str(p["only_b"]), format_p(p)] for p in c["mcnemar"]
     ]
     return rows, tests
 

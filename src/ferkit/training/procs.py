@@ -19,7 +19,10 @@ def progress(total: int, desc: str, rank: int):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr)
+    # a bar only on a terminal: in a log file its carriage returns are noise, and each
+    # epoch's line says what it would
+    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr,
+                disable=not sys.stderr.isatty())  # fmt: skip
 
 
 def unwrap(model: nn.Module) -> nn.Module:
