@@ -12,6 +12,7 @@ from PIL import Image
 from ferkit.cli import main
 from ferkit.core.decoding import FORMATS, NotAnImage, decode_image
 from ferkit.core.errors import FerkitError
+from tests.conftest import EXAMPLES
 from tests.hostile.bombs import eps, lying_ico, one_line_error, run_capped
 
 
@@ -136,3 +137,20 @@ def test_allow_list_matches_the_folder_search():
     from ferkit.vision.images import IMAGE_SUFFIXES
 
     assert {s for suffixes in FORMATS.values() for s in suffixes} == IMAGE_SUFFIXES
+
+
+def test_a_jpeg_decodes_to_opencvs_pixels_and_a_damaged_one_is_refused():
+    """simplejpeg (libjpeg-turbo) gives OpenCV's exact pixels for a sound JPEG, so faces do
+    not move; a JPEG with its entropy data damaged, which OpenCV fills with grey while
+    printing libjpeg's warnings, is one line; a CMYK JPEG goes through Pillow."""
+    import cv2
+
+    photo = (EXAMPLES / "astronaut.jpg").read_bytes()
+    ours = decode_image(photo).image
+    assert np.array_equal(ours, cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR))
+    damaged = bytearray(photo)
+    damaged[len(photo) // 2 : len(photo) // 2 + 12] = b"\xff\x0c" * 6
+    with pytest.raises(FerkitError, match=r"^x\.jpg: unreadable"):
+        decode_image(bytes(damaged), "x.jpg")
+    cmyk = decode_image(encoded("JPEG", Image.fromarray(GRADIENT).convert("CMYK"))).image
+    assert cmyk.shape == (48, 64, 3)
