@@ -81,6 +81,14 @@ def test_an_animation_is_one_line_not_a_silent_first_frame(fmt):
         decode_image(data, "clip")
 
 
+def test_a_phone_jpeg_with_a_multi_picture_index_is_read_as_its_main_picture():
+    """Phones write MPO (a JPEG, then a gain or depth map): not an animation."""
+    main, extra = Image.fromarray(GRADIENT), Image.fromarray(GRADIENT[:24, :32] // 2)
+    data = encoded("MPO", main, save_all=True, append_images=[extra])
+    assert data[:3] == b"\xff\xd8\xff"
+    assert decode_image(data).image.shape == (48, 64, 3)
+
+
 def test_a_single_frame_gif_and_a_multipage_tiff_are_read():
     assert decode_image(encoded("GIF", Image.fromarray(GRADIENT))).image.shape[:2] == (48, 64)
     page = Image.fromarray(GRADIENT)

@@ -4,7 +4,9 @@ cost: the one decoder behind photos, uploads, stream frames and dataset members.
 - **An allow-list of formats** (`FORMATS`): the photo formats people use. Pillow knows 40
   more, among them EPS (which runs Ghostscript on the file), ICO (whose directory can
   declare 16x16 and hold a 13000x13000 PNG) and a dozen rarely-fuzzed decoders; a file is
-  judged by its bytes, never by its name, and anything else is "not a supported image".
+  judged by its bytes, never by its name, and anything else is "not an image". A JPEG
+  with a multi-picture index (MPO: phones' gain maps, depth maps, stereo pairs) is a JPEG,
+  read as its first, main picture.
 - **The header decides before any pixel is decoded**: more than `max_pixels` is refused,
   and pixels that do not match the header after decoding are refused too.
 - **Decoded at the size the pipeline needs** (`WORK_SIDE`): a photo whose long side is at
@@ -117,7 +119,7 @@ def _opened(data: bytes, name: str, limit: int) -> Any:
     if w * h == 0:
         img.close()
         raise FerkitError(f"{name}: an image of no pixels")
-    if img.format != "TIFF" and getattr(img, "is_animated", False):
+    if img.format not in ("TIFF", "MPO") and getattr(img, "is_animated", False):
         img.close()
         raise FerkitError(
             f"{name}: an animated {img.format}; ferkit reads photos (one frame) - save the "
@@ -157,12 +159,13 @@ def _decode(data: bytes, name: str, limit: int, work_side: int | None, gray: boo
         _quiet_libtiff()
     try:
         k = reduction(*img.size, work_side)
-        if img.format == "JPEG" and img.mode in ("RGB", "L"):  # not CMYK: Pillow does it
+        jpeg = img.format in ("JPEG", "MPO")  # MPO: a JPEG with more pictures after it
+        if jpeg and img.mode in ("RGB", "L"):  # not CMYK: Pillow does it
             orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
             return Decoded(_upright(_turbo_jpeg(data, img.size, k, gray or img.mode == "L"),
                                     orientation), k)  # fmt: skip
         width = img.size[0]
-        if img.format == "JPEG" and k > 1:  # libjpeg's DCT scaling, 1/2 to 1/8
+        if jpeg and k > 1:  # libjpeg's DCT scaling, 1/2 to 1/8
             img.draft("L" if gray else "RGB", (img.size[0] // k, img.size[1] // k))
         expected = img.size
         img.load()
