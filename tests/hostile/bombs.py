@@ -78,12 +78,17 @@ sys.exit(main(sys.argv[2:]))
 
 def run_capped(args: list[str], cwd: Path, mb: int = 1024) -> subprocess.CompletedProcess:
     """Run the CLI with at most `mb` MB of address space (it needs about 110 MB resident)."""
+    return _run(CAPPED, mb, args, cwd)
+
+
+def _run(code: str, cap: int, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """The CLI in a fresh interpreter running `code` (a limit set from `cap`), with a deadline."""
     return subprocess.run(
-        [sys.executable, "-c", CAPPED, str(mb), *args],
+        [sys.executable, "-c", code, str(cap), *args],
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
 
 
@@ -151,10 +156,4 @@ sys.exit(main(sys.argv[2:]))
 
 def run_disk_full(args: list[str], cwd: Path, kb: int) -> subprocess.CompletedProcess:
     """Run the CLI with no file it writes allowed past `kb` KB."""
-    return subprocess.run(
-        [sys.executable, "-c", FULL_DISK, str(kb), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    return _run(FULL_DISK, kb, args, cwd)
