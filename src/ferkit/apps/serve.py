@@ -71,8 +71,8 @@ class ServeConfig:
     max_request_mb: float = 64.0  # a batch request's whole body, read no further
     max_pixels: int = 40_000_000  # decompression-bomb guard (a 40 MP photo is fine)
     # photos decoded and analysed at once per worker process; the rest wait their turn,
-    # holding only their bytes. Each costs at most ~10 bytes a pixel at its peak (Pillow's
-    # 4, the BGR copy's 3, the annotated copy's 3): 400 MB at 40 MP (README, guarantees)
+    # holding only their bytes. Each costs about 10 bytes a pixel at its peak (Pillow's 4
+    # and the BGR copy's 3 while decoding, then the PNG encoder's): 400 MB at 40 MP
     decode_slots: int = 2
     max_batch: int = 32  # files per batch request
     stream: StreamConfig = field(default_factory=StreamConfig)  # /v1/stream's limits
@@ -81,10 +81,9 @@ class ServeConfig:
 
 class DetectorPool:
     """At most `size` detectors, lent to one thread at a time: dlib's and OpenCV's keep
-    scratch buffers and a BlazeFace session runs on one thread, so none is shared. One per
-    pool thread instead (Starlette's pool has 40) cost 3.6 GB under 16 concurrent uploads:
-    each BlazeFace keeps its largest input's activations (the memory test in
-    tests/hostile/test_memory.py). A thread waits for a free one."""
+    scratch buffers and a BlazeFace session runs on one thread, so none is shared. A server
+    holds `size` of them, each keeping its largest input's activations, rather than one per
+    thread that ever ran a request. A thread waits for a free one."""
 
     def __init__(self, spec: str, min_face: int | None, size: int) -> None:
         self.spec, self.min_face = spec, min_face
