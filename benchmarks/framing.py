@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 
 from ferkit.data import load_cache
-from ferkit.vision.blazeface import BlazeFaceDetector, box_iou
+from ferkit.vision.blazeface import BlazeFaceDetector
+from ferkit.vision.detection import box_iou
 
 NAMES = ("right eye", "left eye", "nose tip", "mouth", "right ear", "left ear")
 

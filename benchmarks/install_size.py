@@ -9,7 +9,7 @@ package registry (or a pip cache that has every wheel).
     python benchmarks/install_size.py                 # the core install
     python benchmarks/install_size.py --extras dlib   # and with an extra, for comparison
 
-It is the source of the install-size figure in the README.
+It is the source of the install-size figures in docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from ferkit.apps.predict import PredictConfig, predict_files
-from ferkit.apps.ray_engine import RayConfig, import_ray, predict_on_ray, start
+from ferkit.scale.ray_engine import RayConfig, import_ray, predict_on_ray, start
 from ferkit.vision.recognize import EmotionRecognizer
 
 ROOT = Path(__file__).resolve().parents[1]

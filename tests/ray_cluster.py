@@ -15,7 +15,7 @@ from typing import NamedTuple, TypeVar
 
 import pytest
 
-from ferkit.apps.ray_engine import LOOPBACK_ENV, import_ray
+from ferkit.scale.ray_engine import LOOPBACK_ENV, import_ray
 
 T = TypeVar("T")
 

@@ -8,6 +8,7 @@ it is there to catch."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -69,6 +70,35 @@ def test_each_contract_catches_what_it_forbids(tmp_path):
     assert _status(report) == dict.fromkeys(CONTRACTS, BROKEN), report
     assert "ferkit.core.atomic -> ferkit.cli.main" in report
     assert "ferkit.vision.draw -> torch" in report
+
+
+@pytest.mark.parametrize(
+    ("path", "target"),
+    [
+        ("apps/predict.py", "ferkit.serve.app"),  # the local commands sit below both deliveries
+        ("serve/errors.py", "ferkit.scale.ray_io"),  # the server and the Ray engine are
+        ("scale/ray_io.py", "ferkit.serve.jobs"),  # siblings: neither reaches the other
+        ("serve/jobs.py", "torch"),
+        ("scale/ray_io.py", "torch"),
+    ],
+)
+def test_the_delivery_packages_are_inside_the_contracts(tmp_path, path, target):
+    """`apps`, `serve` and `scale` each have their place in the layers and the torch ban:
+    one forbidden import added to a copy of each is reported."""
+    shutil.copytree(SRC, tmp_path / "ferkit", ignore=shutil.ignore_patterns("*.onnx", "web"))
+    with open(tmp_path / "ferkit" / path, "a") as f:
+        f.write(f"import {target}\n")
+    report = _lint_imports(tmp_path)
+    source = "ferkit." + path.removesuffix(".py").replace("/", ".")
+    assert BROKEN in report and f"{source} -> {target}" in report, report
+
+
+def test_every_package_is_in_the_layers():
+    text = (ROOT / "pyproject.toml").read_text()
+    packages = {p.name for p in SRC.iterdir() if (p / "__init__.py").is_file()}
+    named = re.findall(r"ferkit\.(\w+)", text.split("[tool.importlinter]")[1])
+    missing = packages - set(named)
+    assert not missing, f"packages outside the import contracts: {missing}"
 
 
 def test_every_package_is_one_folder_and_every_module_is_small():

@@ -1,0 +1,1 @@
+"""Tests of the local commands: predict, video and the face record."""

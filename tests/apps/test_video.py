@@ -42,7 +42,7 @@ def test_video_round_trip(tmp_path, video, capsys):
     assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (480, 360)
     rows = list(csv.DictReader(table.open()))
     assert [int(r["frame"]) for r in rows] == list(range(FRAMES))  # one face in every frame
-    assert {r["face_id"] for r in rows} == {"0"}  # tracked as one face throughout
+    assert {r["track"] for r in rows} == {"0"}  # tracked as one face throughout
     assert float(rows[3]["time_s"]) == pytest.approx(3 / FPS)
     xs = np.array([int(r["x"]) for r in rows])
     slope, _ = np.polyfit(np.arange(FRAMES), xs, 1)
@@ -126,7 +126,7 @@ def test_two_faces_keep_two_ids_and_a_face_that_leaves_ends_its_track(tmp_path):
     rows = list(csv.DictReader(table.open()))
     ids = {}
     for r in rows:
-        ids.setdefault(r["face_id"], []).append((int(r["frame"]), int(r["x"])))
+        ids.setdefault(r["track"], []).append((int(r["frame"]), int(r["x"])))
     assert sorted(ids) == ["0", "1"], ids
     left, right = sorted(ids.values(), key=lambda track: track[0][1])
     assert [f for f, _ in left] == list(range(FRAMES))  # the left head in every frame

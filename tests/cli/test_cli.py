@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ferkit.cli import main
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, ROOT
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -130,3 +130,50 @@ def test_module_entry_point_reports_version():
         timeout=60,
     )
     assert r.returncode == 0 and r.stdout.startswith("ferkit ")
+
+
+def test_option_defaults_are_the_configs_and_the_help_shows_them(capsys):
+    """Each option's default is read from the config dataclass it fills: change a config's
+    default and the CLI and its --help follow."""
+    from ferkit.apps.predict import PredictConfig
+    from ferkit.apps.video import VideoConfig
+    from ferkit.cli import build_parser
+    from ferkit.serve.app import ServeConfig
+    from ferkit.serve.jobs import JobsConfig
+    from ferkit.serve.stream import StreamConfig
+    from ferkit.vision.tracking import Tracker
+
+    parser = build_parser()
+    serve = parser.parse_args(["serve"])
+    jobs, stream = JobsConfig(), StreamConfig()
+    assert serve.max_upload_mb == ServeConfig().max_upload_mb
+    assert (serve.max_streams, serve.max_fps, serve.idle_s) == (
+        stream.max_streams, stream.max_fps, stream.idle_s)  # fmt: skip
+    assert (serve.max_video_mb, serve.max_video_s, serve.max_jobs, serve.keep_s) == (
+        jobs.max_video_mb, jobs.max_seconds, jobs.max_jobs, jobs.keep_s)  # fmt: skip
+    video = parser.parse_args(["video", "x.mp4"])
+    assert video.smoothing == VideoConfig("x").smoothing == stream.smoothing == Tracker.smoothing
+    assert parser.parse_args(["predict", "x.jpg"]).format == PredictConfig(()).format
+    with pytest.raises(SystemExit):
+        parser.parse_args(["serve", "--help"])
+    assert f"(default {jobs.max_seconds:g})" in capsys.readouterr().out
+
+
+def test_make_demo_installs_the_core_alone(tmp_path):
+    """`make demo` in a fresh clone builds a venv with no extra (no torch, Ray or dlib);
+    `make test` installs the extras it tests."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+
+    def plan(target: str) -> list[str]:
+        venv = tmp_path / target / ".venv"
+        r = subprocess.run(["make", "-n", "-C", str(ROOT), target, f"VENV={venv}"],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+        return [line for line in r.stdout.splitlines() if "pip install" in line]
+
+    demo = [line for line in plan("demo") if "--upgrade pip" not in line]
+    assert demo and all(line.endswith("install --quiet -e .") for line in demo), demo
+    assert any("-e '.[dev,train,serve,dlib,ray]'" in line for line in plan("test"))

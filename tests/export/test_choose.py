@@ -1,4 +1,5 @@
-"""Choosing ensemble members on a validation split (numpy only; the CLI path is in test_train)."""
+"""Choosing ensemble members on a validation split (numpy only; `ferkit export --choose-on`
+runs it end to end in test_compose)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from tests.conftest import EXAMPLES
 
 pytest.importorskip("fastapi", reason="video jobs need ferkit[serve]")
 
-from tests.apps.test_jobs import app, upload, wait
+from tests.serve.test_jobs import app, upload, wait
 
 
 def avi(path, frames: int = 150, rate: int | None = None, length: int | None = None,

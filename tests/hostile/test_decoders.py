@@ -141,10 +141,16 @@ def test_an_unknown_file_named_on_the_command_line_is_one_line(tmp_path):
     assert r.returncode == 1 and "notes.jpg: not an image (ferkit reads" in r.stderr
 
 
-def test_allow_list_matches_the_folder_search():
-    from ferkit.vision.images import IMAGE_SUFFIXES
+def test_the_folder_searches_take_the_allow_lists_suffixes(tmp_path):
+    """Folders (predict) and archives (data prepare) pick up what the decoder allows."""
+    from ferkit.data.sources import _is_candidate
+    from ferkit.vision.images import find_images
 
-    assert {s for suffixes in FORMATS.values() for s in suffixes} == IMAGE_SUFFIXES
+    suffixes = sorted({s for suffixes in FORMATS.values() for s in suffixes})
+    for s in [*suffixes, ".txt", ".heic"]:
+        (tmp_path / f"a{s}").write_bytes(b"x")
+    assert sorted(p.suffix for p in find_images([str(tmp_path)])) == suffixes
+    assert [s for s in suffixes if _is_candidate(("train", "happy", f"a{s}"))] == suffixes
 
 
 def test_a_jpeg_decodes_to_opencvs_pixels_and_a_damaged_one_is_refused():

@@ -1,4 +1,4 @@
-"""Memory per photo and per request is bounded (README, "What ferkit guarantees"): a photo
+"""Memory per photo and per request is bounded (docs/guarantees.md, "Memory"): a photo
 at the CLI's pixel limit keeps `ferkit predict` under 1 GB, and sixteen concurrent uploads
 at the server's pixel limit keep the server under 2 GB, measured as peak resident memory."""
 
@@ -47,7 +47,7 @@ def post(url: str, data: bytes) -> int:
 
 def test_sixteen_uploads_at_the_servers_limit_keep_it_under_2_gb():
     pytest.importorskip("uvicorn", reason="serving needs ferkit[serve]")
-    from ferkit.apps.serve import ServeConfig
+    from ferkit.serve.app import ServeConfig
     from tests.chromium import ferkit_serve
 
     side = int(ServeConfig().max_pixels ** 0.5)  # 6324 x 6324 RGBA: 160 KB, 40 MP

@@ -8,9 +8,9 @@ import json
 import os
 
 from ferkit.cli import main
-from tests.apps.test_jobs import clip
 from tests.conftest import EXAMPLES
 from tests.hostile.bombs import one_line_error, run_capped, run_disk_full
+from tests.serve.test_jobs import clip
 
 PHOTO = (EXAMPLES / "astronaut.jpg").read_bytes()  # 68 KB; its annotated copy is larger
 

@@ -85,7 +85,7 @@ def _client(**cfg):
     pytest.importorskip("fastapi", reason="serving needs ferkit[serve]")
     from fastapi.testclient import TestClient
 
-    from ferkit.apps.serve import ServeConfig, create_app
+    from ferkit.serve.app import ServeConfig, create_app
 
     return TestClient(create_app(ServeConfig(**cfg)))
 
@@ -125,7 +125,7 @@ def test_body_limit_reads_no_further_than_the_limit():
     """The middleware alone, fed 64 KiB messages: it pulls one past the limit, answers 413,
     and the application (which reads like Starlette, until the body ends or the client
     goes) is told the client went away, and never answers itself."""
-    from ferkit.apps.body_limit import BodyLimit
+    from ferkit.serve.body_limit import BodyLimit
 
     pulled, sent, app_saw = [], [], []
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from ferkit.evaluation.metrics import format_p, mcnemar
-from tests.apps.test_jobs import clip
 from tests.conftest import EXAMPLES
 from tests.hostile.bombs import one_line_error, run_capped
+from tests.serve.test_jobs import clip
 
 
 def test_a_camera_with_no_window_points_to_recording_or_the_browser(tmp_path):
@@ -27,8 +27,10 @@ def test_a_video_with_no_output_named_prints_its_rows(tmp_path):
     r = run_capped(["video", "clip.mp4"], tmp_path)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].startswith("frame,time_s,face_id,x,y,width,height,label,angry")
-    assert [line.split(",")[0] for line in lines[1:]] == ["0", "1", "2", "3", "4", "5"]
+    assert lines[0].startswith("path,frame,time_s,track,face,x,y,width,height,score,label")
+    rows = [line.split(",") for line in lines[1:]]
+    assert [r[0] for r in rows] == ["clip.mp4"] * 6
+    assert [r[1] for r in rows] == ["0", "1", "2", "3", "4", "5"]
 
 
 def test_progress_written_to_a_log_file_has_no_bars_or_blank_lines(tmp_path):

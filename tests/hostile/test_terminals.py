@@ -61,7 +61,7 @@ def test_a_post_without_its_file_gets_one_line_of_json():
     pytest.importorskip("fastapi", reason="serving needs ferkit[serve]")
     from fastapi.testclient import TestClient
 
-    from ferkit.apps.serve import ServeConfig, create_app
+    from ferkit.serve.app import ServeConfig, create_app
 
     client = TestClient(create_app(ServeConfig(model="fast")))
     r = client.post("/v1/predict")
@@ -77,7 +77,7 @@ def arrivals(fps: float, seconds: float, jitter: float, seed: int = 0) -> list[f
 
 def admitted(times: list[float], max_fps: float) -> int:
     """How many frames arriving at `times` (s) a stream admits before it closes."""
-    from ferkit.apps.stream import StreamClosed, StreamConfig, StreamSession
+    from ferkit.serve.stream import StreamClosed, StreamConfig, StreamSession
 
     now = [times[0]]
     session = StreamSession(None, StreamConfig(max_fps=max_fps), clock=lambda: now[0])

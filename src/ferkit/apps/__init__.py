@@ -1,2 +1,2 @@
-"""The applications on top of vision: `predict` (photos and folders), `video`, and `serve`
-(REST API and web page). No torch."""
+"""The local commands on top of vision: `predict` (photos and folders) and `video`, and the
+face record every delivery writes. No torch."""

@@ -1,7 +1,7 @@
 """`ferkit predict`: recognise faces in many image files, write rows and annotated copies.
 
-One row per face (JSON Lines or CSV), with the source path. Per-file problems (unreadable,
-not an image, no face) are reported and counted, and never stop the batch.
+One face record per face (JSON Lines or CSV: `ferkit.apps.records`). Per-file problems
+(unreadable, not an image, no face) are reported and counted, and never stop the batch.
 """
 
 from __future__ import annotations
@@ -15,13 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ferkit.apps.records import COLUMNS, FaceRecord
 from ferkit.core.atomic import atomic_path, write_text
 from ferkit.core.errors import FerkitError
-from ferkit.core.labels import LABELS
 from ferkit.vision.images import load_photo
-from ferkit.vision.recognize import EmotionRecognizer, Face
-
-CSV_FIELDS = ("path", "face", "x", "y", "width", "height", "score", "label", "confidence")
+from ferkit.vision.recognize import EmotionRecognizer
 
 
 @dataclass(frozen=True)
@@ -51,18 +49,8 @@ class Summary:
         )
 
 
-def face_row(path: str, index: int, face: Face) -> dict:
-    return {"path": path, "face": index, **face.to_dict()}
-
-
-def csv_row(row: dict) -> list:
-    x, y, w, h = row["box"]
-    head = [row["path"], row["face"], x, y, w, h, row["score"], row["label"]]
-    return [*head, f"{row['confidence']:.6f}", *(f"{row['probs'][k]:.6f}" for k in LABELS)]
-
-
 class RowWriter:
-    """JSON Lines or CSV rows to a text stream."""
+    """Face records as JSON Lines or CSV rows to a text stream."""
 
     def __init__(self, stream: io.TextIOBase, fmt: str) -> None:
         if fmt not in ("json", "csv"):
@@ -70,13 +58,13 @@ class RowWriter:
         self.stream, self.fmt = stream, fmt
         self.csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
         if self.csv:
-            self.csv.writerow([*CSV_FIELDS, *LABELS])
+            self.csv.writerow(COLUMNS)
 
-    def write(self, row: dict) -> None:
+    def write(self, record: FaceRecord) -> None:
         if self.csv:
-            self.csv.writerow(csv_row(row))
+            self.csv.writerow(record.csv())
         else:
-            self.stream.write(json.dumps(row) + "\n")
+            self.stream.write(json.dumps(record.json()) + "\n")
         self.stream.flush()
 
 
@@ -203,7 +191,7 @@ def _batch(
             on_file(path, str(exc))
             continue
         for i, face in enumerate(found):  # boxes in the photo's pixels
-            writer.write(face_row(str(path), i, face.scaled(photo.scale)))
+            writer.write(FaceRecord(face.scaled(photo.scale), i, str(path)))
         summary.faces += len(found)
         problem = None if found else f"{path}: no face found"
         if not found:

@@ -20,6 +20,7 @@ from typing import TextIO
 
 import numpy as np
 
+from ferkit.apps.records import COLUMNS, FaceRecord
 from ferkit.core.atomic import atomic_path
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
@@ -35,9 +36,9 @@ class VideoConfig:
     csv: Path | None = None  # per-frame rows
     timeline: Path | None = None  # emotion_timeline png
     camera: bool = False
-    smoothing: float = 0.5  # EMA weight of the newest frame (1 = no smoothing)
-    iou_match: float = 0.3  # a face continues a track if their boxes overlap this much
-    max_missed: int = 10  # frames a track survives without a matching face
+    smoothing: float = Tracker.smoothing  # the tracker's settings (`Tracker`)
+    iou_match: float = Tracker.iou_match
+    max_missed: int = Tracker.max_missed
     # frames to read at most, counted as they are read (a container's count and rate can
     # lie): `frame_budget`. None: no limit
     max_frames: int | None = None
@@ -243,13 +244,14 @@ def process_video(
 
     cap, first = open_capture(cfg)
     name = cfg.name or cfg.source
+    name_row = None if cfg.camera else str(name)  # the rows' path: a camera has none
     show = cfg.camera and can_show()  # a camera without a window records until Ctrl-C
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0  # some webcams and containers report 0
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if not cfg.camera else 0
     tracker = Tracker(cfg.smoothing, cfg.iou_match, cfg.max_missed)
     rows = io.StringIO()
     table = csv.writer(rows, lineterminator="\n")
-    table.writerow(["frame", "time_s", "face_id", "x", "y", "width", "height", "label", *LABELS])
+    table.writerow(COLUMNS)
     times: dict[int, list[float]] = {}
     probs: dict[int, list[list[float]]] = {}
     summary = VideoSummary(fps_source=fps)
@@ -265,10 +267,9 @@ def process_video(
                 last = i
                 t = i / fps
                 tracked = tracker.update(rec.predict_image(frame))
-                for fid, face in tracked:
+                for n, (fid, face) in enumerate(tracked):
+                    table.writerow(FaceRecord(face, n, name_row, i, t, fid).csv())
                     p = [face.probs[k] for k in LABELS]
-                    table.writerow([i, f"{t:.3f}", fid, *face.box, face.label,
-                                    *(f"{v:.5f}" for v in p)])  # fmt: skip
                     times.setdefault(fid, []).append(t)
                     probs.setdefault(fid, []).append(p)
                 summary.frames, summary.faces = summary.frames + 1, summary.faces + len(tracked)

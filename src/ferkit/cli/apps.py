@@ -7,13 +7,15 @@ import sys
 import time
 from pathlib import Path
 
+from ferkit.apps.predict import PredictConfig
+from ferkit.apps.video import VideoConfig
 from ferkit.cli.engines import (
     add_engine_options,
     add_video_engine_options,
-    predict_on_ray,
-    videos_on_ray,
+    cmd_predict_ray,
+    cmd_video_ray,
 )
-from ferkit.cli.options import MARGIN, PIXELS, SHIPPED_NAMES, ranged
+from ferkit.cli.options import MARGIN, PIXELS, SHIPPED_NAMES, default, ranged
 from ferkit.core.atomic import check_writable
 from ferkit.core.console import console as _console
 from ferkit.core.console import printable, progress_bar
@@ -21,13 +23,12 @@ from ferkit.core.errors import FerkitError
 from ferkit.vision.blazeface import BLAZEFACE_MIN_FACE
 from ferkit.vision.detect import DEFAULT_DETECTOR
 from ferkit.vision.detection import DEFAULT_MIN_FACE
+from ferkit.vision.recognize import EmotionRecognizer
 
 DETECTOR_HELP = f"{DEFAULT_DETECTOR} (default), dlib (ferkit[dlib]), haar or yunet:FILE.onnx"
 
 
 def _recognizer(args: argparse.Namespace):
-    from ferkit.vision.recognize import EmotionRecognizer
-
     return EmotionRecognizer(
         model=args.model,
         detector=args.detector,
@@ -38,25 +39,26 @@ def _recognizer(args: argparse.Namespace):
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-
-    from ferkit.apps.predict import PredictConfig, predict_files
-    from ferkit.vision.images import find_images
-
     if args.engine == "ray":
-        return predict_on_ray(args)
+        return cmd_predict_ray(args)
     if args.out:
         check_writable(args.out, folder=True)
-    paths = find_images(args.inputs, skip=Path(args.out) if args.out else None)
+    return run_predict(args.inputs, args.out, args.format, not args.no_detect, _recognizer(args))
+
+
+def run_predict(
+    inputs: list[str], out: str | None, fmt: str, detect: bool, rec: EmotionRecognizer
+) -> int:
+    """Predict on the images in `inputs` with a progress bar, and say what was written."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+    from ferkit.apps.predict import predict_files
+    from ferkit.vision.images import find_images
+
+    paths = find_images(inputs, skip=Path(out) if out else None)
     if not paths:
-        raise FerkitError("no image files found in " + " ".join(args.inputs))
-    cfg = PredictConfig(
-        inputs=tuple(paths),
-        out=Path(args.out) if args.out else None,
-        format=args.format,
-        detect=not args.no_detect,
-    )
-    rec = _recognizer(args)
+        raise FerkitError("no image files found in " + " ".join(inputs))
+    cfg = PredictConfig(tuple(paths), Path(out) if out else None, fmt, detect)
     if cfg.detect:
         rec.detector  # noqa: B018 -- fail on a missing detector before the batch starts
     err = _console(stderr=True)
@@ -80,10 +82,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_video(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
-    from ferkit.apps.video import VIDEO_CODECS, VideoConfig, process_video
+    from ferkit.apps.video import VIDEO_CODECS, process_video
 
     if args.engine == "ray":
-        return videos_on_ray(args)
+        return cmd_video_ray(args)
     if len(args.inputs) > 1:
         raise FerkitError(f"{len(args.inputs)} videos: several need --engine ray; give one")
     args.input = args.inputs[0] if args.inputs else None
@@ -152,19 +154,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     images = Path(args.images)
     if not images.is_dir():
         raise FerkitError(f"{images}: sample photos not found; run from a ferkit checkout")
-    ns = argparse.Namespace(
-        inputs=[str(images)],
-        out=args.out,
-        format="json",
-        no_detect=False,
-        model=None,
-        detector=DEFAULT_DETECTOR,
-        min_face=None,
-        margin=None,
-        align=None,
-        engine="local",
-    )
-    code = cmd_predict(ns)
+    check_writable(args.out, folder=True)
+    code = run_predict([str(images)], args.out, "json", True, EmotionRecognizer())
     print(f"annotated photos and predictions.jsonl are in {args.out}/")
     return code
 
@@ -210,7 +201,10 @@ def add_apps_commands(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
     p.add_argument("--out", help="folder for predictions and annotated images (default: stdout)")
     p.add_argument(
-        "--format", choices=["json", "csv"], default="json", help="rows: JSON Lines or CSV"
+        "--format",
+        choices=["json", "csv"],
+        default=default(PredictConfig, "format"),
+        help="rows: JSON Lines or CSV (default %(default)s)",
     )
     p.add_argument(
         "--no-detect", action="store_true", help="each image is one already-cropped face"
@@ -240,15 +234,16 @@ def add_apps_commands(sub) -> None:
     )
     p.add_argument(
         "--csv",
-        help="per-frame CSV: frame, time, face id, box, probabilities (given none of --out, "
+        help="per-frame CSV: face records with frame, time and track (given none of --out, "
         "--csv, --timeline: the rows go to stdout)",
     )
     p.add_argument("--timeline", help="timeline plot (default: timeline.png beside --out/--csv)")
     p.add_argument(
         "--smoothing",
         type=ranged(float, 0, 1, low_open=True),
-        default=0.5,
-        help="weight of the newest frame in each face's running average (1: none)",
+        default=default(VideoConfig, "smoothing"),
+        help="weight of the newest frame in each face's running average (1: none; default "
+        "%(default)g)",
     )
     _add_recognizer_options(p)
     add_video_engine_options(p)

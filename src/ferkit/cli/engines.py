@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from ferkit.cli.options import ranged
+from ferkit.cli.options import default, ranged
 from ferkit.core.console import console as _console
 from ferkit.core.console import printable, progress_bar
 from ferkit.core.errors import FerkitError
+from ferkit.scale.ray_engine import RayConfig, RayVideoConfig
 
 
 def recognizer_kwargs(args: argparse.Namespace) -> dict:
@@ -32,15 +33,23 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
     g = _engine_group(
         p, "local: this process (default); ray: Ray Data actors, Parquet out in --out"
     )
-    g.add_argument("--actors", type=ranged(int, 1, 4096), default=1, help="recognisers (default 1)")
+    g.add_argument(
+        "--actors",
+        type=ranged(int, 1, 4096),
+        default=default(RayConfig, "actors"),
+        help="recognisers (default %(default)s)",
+    )
     g.add_argument(
         "--actor-cpus",
         type=ranged(float, 0, 64, low_open=True),
-        default=1.0,
-        help="CPUs per actor (default 1; leave some for reading the files)",
+        default=default(RayConfig, "actor_cpus"),
+        help="CPUs per actor (default %(default)g; leave some for reading the files)",
     )
     g.add_argument(
-        "--batch-size", type=ranged(int, 1, 4096), default=16, help="files per actor call"
+        "--batch-size",
+        type=ranged(int, 1, 4096),
+        default=default(RayConfig, "batch_size"),
+        help="files per actor call (default %(default)s)",
     )
     g.add_argument(
         "--resume",
@@ -49,9 +58,9 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def predict_on_ray(args: argparse.Namespace) -> int:
-    from ferkit.apps.ray_engine import RayConfig
-    from ferkit.apps.ray_engine import predict_on_ray as run
+def cmd_predict_ray(args: argparse.Namespace) -> int:
+    """`ferkit predict --engine ray`."""
+    from ferkit.scale.ray_engine import predict_on_ray
     from ferkit.vision.images import find_images
 
     if not args.out:
@@ -71,7 +80,7 @@ def predict_on_ray(args: argparse.Namespace) -> int:
         recognizer=recognizer_kwargs(args),
         detect=not args.no_detect,
     )
-    summary = run(cfg)
+    summary = predict_on_ray(cfg)
     err = _console(stderr=True)
     for part in summary.removed:
         err.print(f"removed {part}: half-written by an interrupted run", markup=False)
@@ -89,17 +98,17 @@ def add_video_engine_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--task-cpus",
         type=ranged(float, 0, 64, low_open=True),
-        default=1.0,
-        help="CPUs per video task (default 1)",
+        default=default(RayVideoConfig, "task_cpus"),
+        help="CPUs per video task (default %(default)g)",
     )
 
 
-def videos_on_ray(args: argparse.Namespace) -> int:
+def cmd_video_ray(args: argparse.Namespace) -> int:
+    """`ferkit video --engine ray`."""
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
-    from ferkit.apps.ray_engine import RayVideoConfig
-    from ferkit.apps.ray_engine import videos_on_ray as run
     from ferkit.core.atomic import check_writable
+    from ferkit.scale.ray_engine import videos_on_ray
 
     if not args.inputs or args.camera is not None:
         raise FerkitError("--engine ray takes video files, not --camera")
@@ -131,7 +140,7 @@ def videos_on_ray(args: argparse.Namespace) -> int:
                                   markup=False)  # fmt: skip
             bar.advance(task)
 
-        rows = run(cfg, on_done)
+        rows = videos_on_ray(cfg, on_done)
     failed = sum(r["status"] == "error" for r in rows)
     err.print(f"{len(rows)} videos, {failed} failed; wrote {args.out}/summary.parquet")
     return 1 if failed else 0

@@ -9,10 +9,11 @@ reaches an algorithm that it cannot take (a NaN margin, a negative port, a zero 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ferkit.core.console import printable
 from ferkit.modelfile.shipped import SHIPPED_MODELS
@@ -54,6 +55,15 @@ def ranged(
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages
     return parse
+
+
+def default(config: type, name: str) -> Any:
+    """The default of field `name` of the dataclass `config`: an option takes its default
+    from the config it fills, so the value is written once (help shows it as %(default)s)."""
+    for f in dataclasses.fields(config):
+        if f.name == name:
+            return f.default
+    raise KeyError(f"{config.__name__} has no field {name}")
 
 
 # The ranges of the options that several commands share

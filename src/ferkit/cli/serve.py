@@ -6,17 +6,17 @@ import argparse
 import sys
 
 from ferkit.cli.apps import DETECTOR_HELP, MODEL_HELP
-from ferkit.cli.options import PIXELS, ranged
+from ferkit.cli.options import PIXELS, default, ranged
 from ferkit.core.atomic import check_writable
-from ferkit.vision.detect import DEFAULT_DETECTOR
+from ferkit.serve.app import ServeConfig
+from ferkit.serve.jobs import JobsConfig
+from ferkit.serve.stream import StreamConfig
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ferkit.apps.jobs import JobsConfig
-    from ferkit.apps.serve import ServeConfig, serve
-    from ferkit.apps.stream import StreamConfig
+    from ferkit.serve.app import serve
 
     cfg = ServeConfig(
         model=args.model,
@@ -41,42 +41,42 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def add_serve_command(sub) -> None:
     p = sub.add_parser("serve", help="web page and REST API (needs ferkit[serve])")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    p.add_argument("--port", type=ranged(int, 1, 65535), default=8000)
+    p.add_argument("--port", type=ranged(int, 1, 65535), default=8000, help="(default %(default)s)")
     p.add_argument(
         "--workers",
         type=ranged(int, 1, 64),
         default=1,
-        help="processes serving the one port, each with its own model (default 1); a live "
-        "stream stays on the worker that accepted it, jobs are shared through --jobs-dir",
+        help="processes serving the one port, each with its own model (default %(default)s); "
+        "a live stream stays on the worker that accepted it, jobs are shared through --jobs-dir",
     )
     p.add_argument("--model", help=MODEL_HELP)
-    p.add_argument("--detector", default=DEFAULT_DETECTOR, help=DETECTOR_HELP)
+    p.add_argument("--detector", default=default(ServeConfig, "detector"), help=DETECTOR_HELP)
     p.add_argument("--min-face", type=PIXELS, metavar="PX", help="as for predict")
     positive = ranged(float, 0, None, low_open=True)
     p.add_argument(
         "--max-upload-mb",
         type=ranged(float, 0, 1024, low_open=True),
-        default=10.0,
-        help="largest accepted photo, MB (default 10)",
+        default=default(ServeConfig, "max_upload_mb"),
+        help="largest accepted photo, MB (default %(default)g)",
     )
     live = p.add_argument_group("live stream (/v1/stream)")
     live.add_argument(
         "--max-streams",
         type=ranged(int, 1, None),
-        default=4,
-        help="streams open at once, per worker (default 4)",
+        default=default(StreamConfig, "max_streams"),
+        help="streams open at once, per worker (default %(default)g)",
     )
     live.add_argument(
         "--max-fps",
         type=positive,
-        default=30.0,
-        help="frames a client may send per second (default 30)",
+        default=default(StreamConfig, "max_fps"),
+        help="frames a client may send per second (default %(default)g)",
     )
     live.add_argument(
         "--idle-s",
         type=positive,
-        default=30.0,
-        help="seconds without a frame before a stream is closed (default 30)",
+        default=default(StreamConfig, "idle_s"),
+        help="seconds without a frame before a stream is closed (default %(default)g)",
     )
     jobs = p.add_argument_group("video jobs (/v1/jobs)")
     jobs.add_argument(
@@ -86,25 +86,25 @@ def add_serve_command(sub) -> None:
     jobs.add_argument(
         "--max-video-mb",
         type=positive,
-        default=50.0,
-        help="largest accepted video, MB (default 50)",
+        default=default(JobsConfig, "max_video_mb"),
+        help="largest accepted video, MB (default %(default)g)",
     )
     jobs.add_argument(
         "--max-video-s",
         type=positive,
-        default=120.0,
-        help="longest accepted video, seconds (default 120)",
+        default=default(JobsConfig, "max_seconds"),
+        help="longest accepted video, seconds (default %(default)g)",
     )
     jobs.add_argument(
         "--max-jobs",
         type=ranged(int, 1, None),
-        default=2,
-        help="video jobs queued or running at once (default 2)",
+        default=default(JobsConfig, "max_jobs"),
+        help="video jobs queued or running at once (default %(default)g)",
     )
     jobs.add_argument(
         "--keep-s",
         type=positive,
-        default=900.0,
-        help="seconds a finished job's results are kept (default 900)",
+        default=default(JobsConfig, "keep_s"),
+        help="seconds a finished job's results are kept (default %(default)g)",
     )
     p.set_defaults(func=cmd_serve)

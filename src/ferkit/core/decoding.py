@@ -44,7 +44,7 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "GIF": (".gif",),
     "PPM": (".ppm", ".pgm", ".pbm"),
 }
-SUFFIXES = frozenset(s for suffixes in FORMATS.values() for s in suffixes)
+IMAGE_SUFFIXES = frozenset(s for suffixes in FORMATS.values() for s in suffixes)
 NOT_AN_IMAGE = f"not an image (ferkit reads {', '.join(FORMATS)})"  # after "NAME: "
 # px: photos are read with their long side at least this. The detector looks at most 1280
 # px wide (`vision.blazeface.MAX_INPUT`) and finds faces from ~24 px of its input; at 4096

@@ -24,8 +24,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from ferkit.core.decoding import SUFFIXES as IMAGE_SUFFIXES
-from ferkit.core.decoding import decode_image
+from ferkit.core.decoding import IMAGE_SUFFIXES, decode_image
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS, SPLITS, label_index
 from ferkit.core.limits import MAX_MEMBER_BYTES, LimitError, read_file

@@ -1,7 +1,7 @@
-"""Synthetic cartoon faces in every source format, for the demo and the tests.
+"""Synthetic cartoon faces in every source format, for the tests and benchmarks.
 
 Each emotion gets its own mouth, brows and eyes, drawn with random jitter and noise, so
-the data is learnable but not trivial. No real faces: the bundled demo ships no dataset.
+the data is learnable but not trivial. No real faces, and no dataset to ship.
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ def open_session(
     cores), or a one-line error for a file ONNX Runtime cannot load. `spinning`: idle
     intra-op threads busy-wait for the next call instead of sleeping; `optimization`: one of
     OPTIMIZATION_LEVELS. The defaults are what `benchmarks/ort_settings.py` measured
-    fastest (see the README)."""
+    fastest (docs/benchmarks.md, "ONNX Runtime settings")."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()

@@ -59,7 +59,7 @@ class TrainConfig:
     bf16: bool = False  # bf16 autocast for the forward pass
     channels_last: bool = False  # NHWC memory layout
     eval_batch: int = 512  # images per evaluation batch
-    train_limit: int = 0  # use only the first N Training images (0 = all), for smoke runs
+    train_limit: int = 0  # a seeded random N of the Training images (0 = all), for smoke runs
     # An exported single-network ONNX (file or shipped name, e.g. "default") to start from:
     # its architecture and normalisation replace `model`, its weights the random init.
     init: str = ""

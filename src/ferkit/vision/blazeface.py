@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ferkit.vision.blazenet import FULL_RANGE, SHORT_RANGE, BlazeNet, fitted
-from ferkit.vision.detection import DEFAULT_MIN_FACE, Detection
+from ferkit.vision.detection import DEFAULT_MIN_FACE, Detection, box_iou
 
 # px: BlazeFace costs the same at any face size (unlike the scanning detectors); FER-2013
 # crops are 48 px, so smaller faces would be classified from upscaled pixels
@@ -106,17 +106,6 @@ FRAME_MOUTH = 0.747
 # inside wins where a photo cuts off up to 15% of FER-2013's framing, as film stills do,
 # and loses where only brow to mouth is left
 FRAME_INSIDE = True
-
-
-def box_iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """IoU of one (x0, y0, x1, y1) box with each of `others` [M, 4]."""
-    iw = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
-    ih = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
-    inter = iw * ih
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
-    union = area + areas - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def weighted_nms(

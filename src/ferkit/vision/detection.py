@@ -27,15 +27,23 @@ class Detection:
     frame: tuple[int, int, int, int] | None = None
 
 
+def box_iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """IoU of one `(x0, y0, x1, y1)` box with each of `others` [M, 4]: the one overlap
+    formula, for the detectors' merges and the tracker alike."""
+    iw = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
+    ih = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
+    inter = iw * ih
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    union = area + areas - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     """Intersection over union of two `(x, y, w, h)` boxes."""
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return inter / union if union else 0.0
+    (ax, ay, aw, ah), (bx, by, bw, bh) = a, b
+    corners = np.array([[ax, ay, ax + aw, ay + ah], [bx, by, bx + bw, by + bh]], float)
+    return float(box_iou(corners[0], corners[1:])[0])
 
 
 class Detector(Protocol):

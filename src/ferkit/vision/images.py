@@ -12,11 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from ferkit.core.decoding import SUFFIXES, WORK_SIDE, Decoded, decode_image, from_pil
+from ferkit.core.decoding import IMAGE_SUFFIXES, WORK_SIDE, Decoded, decode_image, from_pil
 from ferkit.core.errors import FerkitError
 from ferkit.core.limits import MAX_IMAGE_BYTES, read_file
-
-IMAGE_SUFFIXES = SUFFIXES  # what a folder search picks up: the decoders ferkit allows
 
 ImageInput = str | Path | bytes | np.ndarray | Any  # Any: a PIL.Image.Image
 
@@ -69,12 +67,6 @@ def load_photo(source: ImageInput, work_side: int | None = WORK_SIDE) -> Decoded
 def load_image(source: ImageInput) -> np.ndarray:
     """Any supported input -> uint8 image at full size, (H, W, 3) BGR or (H, W) grayscale."""
     return load_photo(source, work_side=None).image
-
-
-def to_bgr(image: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
 
 
 def find_images(inputs: list[str], skip: Path | None = None) -> list[Path]:

@@ -29,9 +29,10 @@ class Track:
 class Tracker:
     """Greedy IoU tracker with per-track EMA smoothing of the probabilities."""
 
-    smoothing: float = 0.5
-    iou_match: float = 0.3
-    max_missed: int = 10
+    # the defaults of `ferkit video`, `/v1/stream` and the Ray engine's videos
+    smoothing: float = 0.5  # EMA weight of the newest frame (1 = no smoothing)
+    iou_match: float = 0.3  # a face continues a track if their boxes overlap this much
+    max_missed: int = 10  # frames a track survives without a matching face
     tracks: list[Track] = field(default_factory=list)
     next_id: int = 0
 

@@ -117,7 +117,7 @@ def test_a_video_upload_plays_its_annotated_video(server, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from tests.apps.test_jobs import clip
+    from tests.serve.test_jobs import clip
 
     video = tmp_path / "clip.mp4"
     clip(video)

@@ -1,19 +1,8 @@
 """`/v1/stream`: live emotions over a WebSocket, one tracker per connection.
 
-The protocol (the README has it in full; `GET /v1/stream` documents it in `/docs`):
-
-- the server accepts, then sends `{"type": "ready", "limits": {...}, "labels": [...]}`;
-- the client sends each frame as one binary message (JPEG or PNG, at most 640 px on the
-  long side is plenty), and waits for the answer before it sends the next, so nothing
-  queues and latency stays bounded;
-- the server answers each frame with `{"type": "faces", "frame": n, "image": {...},
-  "faces": [...], "server_ms": t}`: faces exactly as `ferkit predict` writes them, each
-  with its `track` id, probabilities smoothed over the track as `ferkit video` does;
-- a frame that does not decode gets `{"type": "error", "frame": n, "detail": "..."}` and
-  the stream goes on; a text message gets an error too (frames are binary).
-
-Each limit ends the stream with a close code and a one-line reason (CLOSE_CODES). Frames
-are decoded in memory and never stored. A connection's tracker lives in the worker process
+The protocol is `PROTOCOL` below; `GET /v1/stream` shows it in `/docs`. Each limit ends
+the stream with a close code and a one-line reason (CLOSE_CODES). Frames are decoded in
+memory and never stored. A connection's tracker lives in the worker process
 that accepted it, for as long as the connection: a WebSocket is one TCP connection, so a
 stream never moves between `--workers`, and no sticky routing is needed.
 """
@@ -23,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ferkit.apps.records import FaceRecord
 from ferkit.core.errors import FerkitError
 from ferkit.core.limits import LimitError
 from ferkit.vision.images import decode
@@ -43,6 +33,19 @@ CLOSE_CODES = {
     CLOSE_IDLE: "no frame arrived for idle_s seconds",
 }
 
+PROTOCOL = """\
+- the server accepts, then sends `{"type": "ready", "limits": {...}, "labels": [...]}`;
+- the client sends each frame as one binary message (JPEG or PNG, at most 640 px on the
+  long side is plenty), and waits for the answer before it sends the next, so nothing
+  queues and latency stays bounded;
+- the server answers each frame with `{"type": "faces", "frame": n, "image": {...},
+  "faces": [...], "server_ms": t}`: face records as `ferkit predict` writes them
+  (`ferkit.apps.records`), with the `frame` and `track` id, probabilities smoothed over
+  the track as `ferkit video` does;
+- a frame that does not decode gets `{"type": "error", "frame": n, "detail": "..."}` and
+  the stream goes on; a text message gets an error too (frames are binary).
+"""
+
 
 @dataclass(frozen=True)
 class StreamConfig:
@@ -53,9 +56,9 @@ class StreamConfig:
     # at max_fps a second, so a 30 fps camera's jitter passes and a flood is closed
     max_fps: float = 30.0
     idle_s: float = 30.0  # seconds without a frame before the server closes the stream
-    smoothing: float = 0.5  # the tracker's, as `ferkit video`
-    iou_match: float = 0.3
-    max_missed: int = 10  # frames
+    smoothing: float = Tracker.smoothing  # the tracker's settings (`Tracker`)
+    iou_match: float = Tracker.iou_match
+    max_missed: int = Tracker.max_missed
 
     def __post_init__(self) -> None:
         for name in ("max_streams", "max_frame_kb", "max_frame_pixels", "max_fps", "idle_s"):
@@ -126,7 +129,9 @@ class StreamSession:
             "type": "faces",
             "frame": frame,
             "image": {"width": w, "height": h},
-            "faces": [{"face": i, "track": t, **f.to_dict()} for i, (t, f) in enumerate(tracked)],
+            "faces": [
+                FaceRecord(f, i, frame=frame, track=t).json() for i, (t, f) in enumerate(tracked)
+            ],
             "server_ms": round(1000 * (time.perf_counter() - start), 2),
         }
 
@@ -137,10 +142,9 @@ def text_error(frame: int) -> dict[str, Any]:
 
 
 def stream_doc_text() -> str:
-    """The protocol, for `/docs`: this module's docstring, plus the close codes."""
-    body = (__doc__ or "\n\n").split("\n\n", 1)[1].split("Each limit ends")[0]
+    """The protocol, for `/docs`: `PROTOCOL`, plus the close codes."""
     codes = "\n".join(f"- `{code}`: {why}" for code, why in CLOSE_CODES.items())
-    return f"{body}\nClose codes:\n\n{codes}"
+    return f"{PROTOCOL}\nClose codes:\n\n{codes}"
 
 
 def add_stream_route(app: Any, rec: EmotionRecognizer, cfg: StreamConfig) -> None:
@@ -152,7 +156,7 @@ def add_stream_route(app: Any, rec: EmotionRecognizer, cfg: StreamConfig) -> Non
     from fastapi.responses import JSONResponse
     from starlette.concurrency import run_in_threadpool
 
-    from ferkit.apps.schemas import StreamError, StreamFaces, StreamReady
+    from ferkit.serve.schemas import StreamError, StreamFaces, StreamReady
 
     open_streams = 0  # on this worker; the event loop is one thread, so a plain count
 

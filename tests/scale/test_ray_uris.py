@@ -12,14 +12,14 @@ ray = pytest.importorskip("ray", reason="--engine ray needs ferkit[ray]")
 pafs = pytest.importorskip("pyarrow.fs", reason="--engine ray needs ferkit[ray]")
 moto_server = pytest.importorskip("moto.server", reason="the S3 test needs moto[server]")
 
-from ferkit.apps.ray_engine import RayConfig, predict_on_ray
 from ferkit.cli import main
 from ferkit.core.decoding import NOT_AN_IMAGE
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
-from tests.apps.test_ray_engine import local_rows
+from ferkit.scale.ray_engine import RayConfig, predict_on_ray
 from tests.conftest import EXAMPLES
 from tests.ray_cluster import local_cluster
+from tests.scale.test_ray_engine import local_rows
 
 # moto takes any keys; without keys the AWS SDK would ask the cloud's metadata address
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",

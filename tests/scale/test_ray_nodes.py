@@ -12,8 +12,8 @@ import pytest
 cluster_utils = pytest.importorskip("ray.cluster_utils", reason="--engine ray needs ferkit[ray]")
 pq = pytest.importorskip("pyarrow.parquet", reason="--engine ray needs ferkit[ray]")
 
-from tests.apps.test_jobs import clip
 from tests.conftest import EXAMPLES, ROOT
+from tests.serve.test_jobs import clip
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ import pytest
 pytest.importorskip("uvicorn", reason="serving needs ferkit[serve]")
 websockets = pytest.importorskip("websockets.sync.client", reason="needs websockets (serve)")
 
-from tests.apps.test_jobs import clip
-from tests.apps.test_stream import ASTRONAUT, jpeg, shifted
 from tests.chromium import ferkit_serve
+from tests.serve.test_jobs import clip
+from tests.serve.test_stream import ASTRONAUT, jpeg, shifted
 
 
 def workers(pid: int) -> list[int]:
@@ -86,15 +86,15 @@ def test_any_worker_answers_for_a_job(server, tmp_path):
         time.sleep(0.05)
     assert status["status"] == "done", status
     with urllib.request.urlopen(server.url + status["files"]["csv"], timeout=10) as r:
-        assert r.read().startswith(b"frame,time_s,face_id")
+        assert r.read().startswith(b"path,frame,time_s,track")
 
 
 def test_the_config_reaches_the_workers_whole(tmp_path):
     from dataclasses import asdict
 
-    from ferkit.apps.jobs import JobsConfig
-    from ferkit.apps.serve import ServeConfig, config_from_json
-    from ferkit.apps.stream import StreamConfig
+    from ferkit.serve.app import ServeConfig, config_from_json
+    from ferkit.serve.jobs import JobsConfig
+    from ferkit.serve.stream import StreamConfig
 
     cfg = ServeConfig(
         model="fast",

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ferkit.apps.errors import RequestError
 from ferkit.apps.video import VideoConfig, frame_budget, open_capture, process_video
 from ferkit.core.atomic import write_text
 from ferkit.core.errors import FerkitError
+from ferkit.serve.errors import RequestError
 from ferkit.vision.recognize import EmotionRecognizer
 
 RESULTS = {"video": "annotated.webm", "csv": "frames.csv", "timeline": "timeline.png"}
@@ -253,7 +253,7 @@ def add_job_routes(app: Any, jobs: Jobs, read_limited: Any) -> None:
     from fastapi.responses import FileResponse, Response
     from starlette.concurrency import run_in_threadpool
 
-    from ferkit.apps.schemas import JobStatus
+    from ferkit.serve.schemas import JobStatus
 
     media = {".webm": "video/webm", ".csv": "text/csv", ".png": "image/png"}
 

@@ -15,9 +15,9 @@ import pytest
 pytest.importorskip("fastapi", reason="serving needs ferkit[serve]")
 from fastapi.testclient import TestClient
 
-from ferkit.apps.jobs import JobsConfig
-from ferkit.apps.serve import ServeConfig, create_app
 from ferkit.core.labels import LABELS
+from ferkit.serve.app import ServeConfig, create_app
+from ferkit.serve.jobs import JobsConfig
 from tests.conftest import EXAMPLES
 
 
@@ -79,7 +79,7 @@ def test_a_video_job_runs_to_its_results(tmp_path, video):
     assert int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 320 and cap.read()[0]
     cap.release()
     rows = list(csv.DictReader(io.StringIO(c.get(done["files"]["csv"]).text)))
-    assert len(rows) == 20 and {r["face_id"] for r in rows} == {"0"}
+    assert len(rows) == 20 and {r["track"] for r in rows} == {"0"}
     assert rows[0]["label"] in LABELS
     assert c.get(done["files"]["timeline"]).content.startswith(b"\x89PNG")
     folder = tmp_path / job["id"]
@@ -140,12 +140,12 @@ def test_unknown_jobs_and_files_are_404(tmp_path, video):
 
 
 def test_a_job_that_fails_says_why(tmp_path, video, monkeypatch):
-    import ferkit.apps.jobs
+    import ferkit.serve.jobs
 
     def broken(*_, **__):
-        raise ferkit.apps.jobs.FerkitError("clip.mp4: no frames could be read")
+        raise ferkit.serve.jobs.FerkitError("clip.mp4: no frames could be read")
 
-    monkeypatch.setattr(ferkit.apps.jobs, "process_video", broken)
+    monkeypatch.setattr(ferkit.serve.jobs, "process_video", broken)
     c = app(tmp_path)
     end = wait(c, upload(c, video).json()["id"])[-1]
     assert end["status"] == "failed" and end["error"] == "clip.mp4: no frames could be read"

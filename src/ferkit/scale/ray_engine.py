@@ -25,7 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ferkit.apps.ray_io import (
+from ferkit.apps.records import FaceRecord
+from ferkit.core.decoding import decode_image
+from ferkit.core.errors import FerkitError
+from ferkit.scale.ray_io import (
     RaySummary,
     previous_results,
     schema,
@@ -34,13 +37,9 @@ from ferkit.apps.ray_io import (
     uri_images,
     write_rows,
 )
-from ferkit.core.decoding import decode_image
-from ferkit.core.errors import FerkitError
-from ferkit.core.labels import LABELS
+from ferkit.vision.tracking import Tracker
 
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-COLUMNS = ("path", "status", "error", "face", "x", "y", "width", "height", "score", "label",
-           "confidence", *LABELS)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -84,13 +83,7 @@ class Recognize:
             return [{"path": path, "status": "error", "error": str(exc)}]
         if not faces:
             return [{"path": path, "status": "no_face"}]
-        out = []
-        for i, f in enumerate(faces):
-            x, y, w, h = f.box
-            out.append({"path": path, "status": "face", "face": i, "x": x, "y": y, "width": w,
-                        "height": h, "score": f.score, "label": f.label,
-                        "confidence": f.confidence, **f.probs})  # fmt: skip
-        return out
+        return [{**FaceRecord(f, i, path).flat(), "status": "face"} for i, f in enumerate(faces)]
 
 
 def import_ray(address: str | None):
@@ -205,7 +198,7 @@ class RayVideoConfig:
     out: str  # a folder: one subfolder of results per video, and summary.parquet
     address: str | None = None
     task_cpus: float = 1.0  # CPUs per video task
-    smoothing: float = 0.5
+    smoothing: float = Tracker.smoothing
     recognizer: dict[str, Any] = field(default_factory=dict)
 
 

@@ -15,8 +15,13 @@ class ImageSize(BaseModel):
 
 
 class TrackedFace(BaseModel):
-    face: int = Field(description="index of the face in this frame")
+    """A face record (`ferkit.apps.records`) on a live stream."""
+
+    path: None = Field(description="always null: a live frame has no file")
+    frame: int = Field(description="the frame's index, as in the message")
+    time_s: None = Field(description="always null: a live stream has no timeline")
     track: int = Field(description="the same id for the same face across frames")
+    face: int = Field(description="index of the face in this frame")
     box: list[int] = Field(description="x, y, width, height in pixels of the frame")
     score: float = Field(description="the detector's score")
     label: str

@@ -16,11 +16,11 @@ ray = pytest.importorskip("ray", reason="--engine ray needs ferkit[ray]")
 pq = pytest.importorskip("pyarrow.parquet", reason="--engine ray needs ferkit[ray]")
 
 from ferkit.apps.predict import PredictConfig, Summary, predict_files
-from ferkit.apps.ray_engine import RayConfig, predict_on_ray
 from ferkit.cli import main
 from ferkit.core.decoding import NOT_AN_IMAGE
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
+from ferkit.scale.ray_engine import RayConfig, predict_on_ray
 from ferkit.vision.recognize import EmotionRecognizer
 from tests.conftest import EXAMPLES
 from tests.ray_cluster import local_cluster, memory_of, small_crops
@@ -119,7 +119,7 @@ def test_without_ray_the_engine_says_how_to_install_it(monkeypatch, tmp_path):
 
 
 def test_each_video_is_a_task_with_its_own_results_folder(cluster, tmp_path, capsys):
-    from tests.apps.test_jobs import clip
+    from tests.serve.test_jobs import clip
 
     (tmp_path / "a").mkdir()
     clip(tmp_path / "one.mp4", frames=12)

@@ -11,13 +11,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ferkit.apps.records import JSON_FIELDS
+
 pytest.importorskip("fastapi", reason="serving needs ferkit[serve]")
 from fastapi.testclient import TestClient
 
 from ferkit import EmotionRecognizer
-from ferkit.apps.serve import ServeConfig, create_app
 from ferkit.cli import build_parser
 from ferkit.modelfile.classifier import Classifier
+from ferkit.serve.app import ServeConfig, create_app
 from tests.conftest import EXAMPLES
 
 ASTRONAUT = (EXAMPLES / "astronaut.jpg").read_bytes()
@@ -51,7 +53,8 @@ def test_predict_matches_the_python_api(client):
     (expect,) = EmotionRecognizer().predict(ASTRONAUT)
     assert face["box"] == list(expect.box) and face["label"] == expect.label == "happy"
     assert face["probs"] == pytest.approx(expect.probs, abs=1e-6)
-    assert set(face) == {"face", "box", "score", "label", "confidence", "probs"}
+    assert tuple(face) == JSON_FIELDS  # the face record, as `ferkit predict` writes it
+    assert face["path"] == "a.jpg" and face["frame"] is face["track"] is None
 
 
 def test_annotate_returns_the_drawn_png(client):
@@ -127,7 +130,8 @@ def test_batch_keeps_order_and_reports_each_file(client):
     assert r.status_code == 200
     res = r.json()["results"]
     assert [x["file"] for x in res] == ["a.jpg", "cat.jpg", "bad.png", "b.jpg"]
-    assert len(res[0]["faces"]) == 1 and res[0]["faces"] == res[3]["faces"]
+    (a,), (b,) = res[0]["faces"], res[3]["faces"]
+    assert (a["path"], b["path"]) == ("a.jpg", "b.jpg") and a | {"path": "b.jpg"} == b
     assert res[1]["faces"] == [] and res[2]["error"]["status"] == 422  # truncated PNG
 
 

@@ -2,11 +2,11 @@
 
     POST /v1/predict          one image (multipart field `file`); `?annotate=true` adds a PNG
     POST /v1/predict/batch    several images (field `files`), one result each, in order
-    WS   /v1/stream           live frames in, tracked faces out (`apps.stream`)
-    POST /v1/jobs ...         a video analysed in the background (`apps.jobs`)
+    WS   /v1/stream           live frames in, tracked faces out (`serve.stream`)
+    POST /v1/jobs ...         a video analysed in the background (`serve.jobs`)
     GET  /v1/model            labels, input size, version, SHA-256, recorded accuracy
     GET  /healthz             liveness
-    GET  /                    the web page (plain HTML/CSS/JS from ferkit/apps/web, no CDN)
+    GET  /                    the web page (plain HTML/CSS/JS from ferkit/serve/web, no CDN)
 
 Faces come back exactly as `ferkit predict` writes them. Photos are decoded, detected and
 classified in a pool of `decode_slots` threads, off the event loop; the ONNX Runtime
@@ -31,14 +31,15 @@ from typing import Annotated, Any
 
 import numpy as np
 
-from ferkit.apps.body_limit import BodyLimit
-from ferkit.apps.errors import RequestError
-from ferkit.apps.jobs import Jobs, JobsConfig, add_job_routes, sweeping, temporary_root
-from ferkit.apps.stream import StreamConfig, add_stream_route
+from ferkit.apps.records import FaceRecord
 from ferkit.core.decoding import NotAnImage, decode_image
 from ferkit.core.errors import FerkitError
 from ferkit.core.limits import LimitError
 from ferkit.core.version import __version__
+from ferkit.serve.body_limit import BodyLimit
+from ferkit.serve.errors import RequestError
+from ferkit.serve.jobs import Jobs, JobsConfig, add_job_routes, sweeping, temporary_root
+from ferkit.serve.stream import StreamConfig, add_stream_route
 from ferkit.vision.detect import DEFAULT_DETECTOR, make_detector
 from ferkit.vision.detection import Detection
 from ferkit.vision.recognize import EmotionRecognizer
@@ -120,7 +121,7 @@ def analyse(rec: EmotionRecognizer, cfg: ServeConfig, data: bytes, name: str, an
     result: dict[str, Any] = {
         "file": name,
         "image": {"width": w * k, "height": h * k},
-        "faces": [{"face": i, **f.scaled(k).to_dict()} for i, f in enumerate(faces)],
+        "faces": [FaceRecord(f.scaled(k), i, name).json() for i, f in enumerate(faces)],
     }
     if not faces:
         result["message"] = "no face found"
@@ -264,7 +265,7 @@ def create_app(cfg: ServeConfig | None = None):
         return {"status": "ok"}
 
     def static(name: str) -> Response:
-        body = (resources.files("ferkit.apps") / "web" / name).read_bytes()
+        body = (resources.files("ferkit.serve") / "web" / name).read_bytes()
         suffix = name[name.rindex(".") :]
         return Response(body, media_type=MEDIA_TYPES[suffix])
 
@@ -313,7 +314,7 @@ def check_port(host: str, port: int) -> None:
         raise FerkitError(f"cannot listen on {host}:{port}: {why}; choose another --port") from None
 
 
-def serve(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+def serve(cfg: ServeConfig, host: str, port: int, workers: int) -> None:
     """Serve on host:port. With `workers` > 1, uvicorn runs that many processes on one
     socket; each loads the model once and the kernel spreads connections over them. A
     stream stays on the worker that accepted it (one WebSocket, one connection), and the
@@ -334,7 +335,7 @@ def serve(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 8000, workers: 
     shared = replace(cfg, jobs=replace(cfg.jobs, root=root))
     os.environ[CONFIG_ENV] = json.dumps(asdict(shared), default=str)
     try:
-        uvicorn.run("ferkit.apps.serve:app_from_environment", factory=True, host=host,
+        uvicorn.run("ferkit.serve.app:app_from_environment", factory=True, host=host,
                     port=port, workers=workers, log_level="info", **ws)  # fmt: skip
     finally:
         if own_root:

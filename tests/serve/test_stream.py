@@ -9,20 +9,22 @@ import cv2
 import numpy as np
 import pytest
 
+from ferkit.apps.records import JSON_FIELDS
+
 pytest.importorskip("fastapi", reason="serving needs ferkit[serve]")
 from fastapi.testclient import TestClient
 
-from ferkit.apps.serve import ServeConfig, create_app
-from ferkit.apps.stream import (
+from ferkit.core.decoding import NOT_AN_IMAGE
+from ferkit.core.errors import FerkitError
+from ferkit.core.labels import LABELS
+from ferkit.serve.app import ServeConfig, create_app
+from ferkit.serve.stream import (
     CLOSE_BUSY,
     CLOSE_IDLE,
     CLOSE_POLICY,
     CLOSE_TOO_BIG,
     StreamConfig,
 )
-from ferkit.core.decoding import NOT_AN_IMAGE
-from ferkit.core.errors import FerkitError
-from ferkit.core.labels import LABELS
 from tests.conftest import EXAMPLES
 
 ASTRONAUT = cv2.imread(str(EXAMPLES / "astronaut.jpg"))  # 512x512, one face
@@ -67,7 +69,8 @@ def test_ready_then_faces_in_predicts_shape_with_a_track(default):
     assert reply["type"] == "faces" and reply["frame"] == 0
     assert reply["image"] == {"width": 512, "height": 512} and reply["server_ms"] > 0
     (face,) = reply["faces"]
-    assert set(face) == {"face", "track", "box", "score", "label", "confidence", "probs"}
+    assert tuple(face) == JSON_FIELDS and face["frame"] == 0 and face["track"] == 0
+    assert face["path"] is face["time_s"] is None
     assert face["face"] == 0 and face["track"] == 0 and face["label"] == "happy"
     assert list(face["probs"]) == list(LABELS)
     assert abs(sum(face["probs"].values()) - 1) < 1e-4

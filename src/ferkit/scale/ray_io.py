@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ferkit.apps.predict import Summary
+from ferkit.apps.records import FILE_COLUMNS, arrow_schema
+from ferkit.core.decoding import IMAGE_SUFFIXES
 from ferkit.core.errors import FerkitError
-from ferkit.core.labels import LABELS
 from ferkit.core.limits import MAX_IMAGE_BYTES
-from ferkit.vision.images import IMAGE_SUFFIXES
 
 
 @dataclass
@@ -137,14 +137,9 @@ def summarise(out: str, seconds: float, earlier: Earlier, skipped: int) -> RaySu
 
 
 def schema():
-    import pyarrow as pa
-
-    numbers = [(k, pa.float64()) for k in ("score", "confidence", *LABELS)]
-    return pa.schema(
-        [("path", pa.string()), ("status", pa.string()), ("error", pa.string()),
-         *[(k, pa.int64()) for k in ("face", "x", "y", "width", "height")],
-         ("label", pa.string()), *numbers]
-    )  # fmt: skip
+    """The engine's Parquet rows: a face record's columns, then the file's status and error
+    (`ferkit.apps.records`)."""
+    return arrow_schema(FILE_COLUMNS)
 
 
 def screen(fs, paths: list[str], prefix: str) -> tuple[list[str], list[dict]]:

@@ -1,0 +1,1 @@
+"""Tests of the HTTP delivery: the REST API, the page in a browser, stream, jobs, workers."""
