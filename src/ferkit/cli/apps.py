@@ -15,7 +15,7 @@ from ferkit.cli.engines import (
     cmd_predict_ray,
     cmd_video_ray,
 )
-from ferkit.cli.options import MARGIN, PIXELS, SHIPPED_NAMES, default, ranged
+from ferkit.cli.options import DETECTOR_HELP, MARGIN, MODEL_HELP, PIXELS, default, ranged
 from ferkit.core.atomic import check_writable
 from ferkit.core.console import console as _console
 from ferkit.core.console import printable, progress_bar
@@ -24,8 +24,6 @@ from ferkit.vision.blazeface import BLAZEFACE_MIN_FACE
 from ferkit.vision.detect import DEFAULT_DETECTOR
 from ferkit.vision.detection import DEFAULT_MIN_FACE
 from ferkit.vision.recognize import EmotionRecognizer
-
-DETECTOR_HELP = f"{DEFAULT_DETECTOR} (default), dlib (ferkit[dlib]), haar or yunet:FILE.onnx"
 
 
 def _recognizer(args: argparse.Namespace):
@@ -158,9 +156,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     code = run_predict([str(images)], args.out, "json", True, EmotionRecognizer())
     print(f"annotated photos and predictions.jsonl are in {args.out}/")
     return code
-
-
-MODEL_HELP = f"a shipped model by name ({SHIPPED_NAMES}) or an ONNX file (default: default)"
 
 
 def _add_recognizer_options(p: argparse.ArgumentParser) -> None:

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 from ferkit.core.console import printable
 from ferkit.modelfile.shipped import SHIPPED_MODELS
+from ferkit.vision.detect import DEFAULT_DETECTOR
 
 
 class Parser(argparse.ArgumentParser):
@@ -74,3 +75,6 @@ COUNT = ranged(int, 1)  # epochs, images, widths: at least one
 
 # How every --model (and every model argument) names the shipped models
 SHIPPED_NAMES = f"{', '.join(SHIPPED_MODELS)}: `ferkit models` lists them"
+# The help of the options every recognising command shares (predict, video, serve)
+MODEL_HELP = f"a shipped model by name ({SHIPPED_NAMES}) or an ONNX file (default: default)"
+DETECTOR_HELP = f"{DEFAULT_DETECTOR} (default), dlib (ferkit[dlib]), haar or yunet:FILE.onnx"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ferkit.cli.apps import DETECTOR_HELP, MODEL_HELP
-from ferkit.cli.options import PIXELS, default, ranged
+from ferkit.cli.options import DETECTOR_HELP, MODEL_HELP, PIXELS, default, ranged
 from ferkit.core.atomic import check_writable
 from ferkit.serve.app import ServeConfig
 from ferkit.serve.jobs import JobsConfig
