@@ -33,7 +33,8 @@ import cv2
 import numpy as np
 
 from ferkit.apps.predict import PredictConfig, predict_files
-from ferkit.scale.ray_engine import RayConfig, import_ray, predict_on_ray, start
+from ferkit.scale.config import RayConfig
+from ferkit.scale.ray_engine import import_ray, predict_on_ray, start
 from ferkit.vision.recognize import EmotionRecognizer
 
 ROOT = Path(__file__).resolve().parents[1]

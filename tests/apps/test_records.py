@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 
 import pytest
 
@@ -61,7 +60,8 @@ def test_the_server_and_the_stream_answer_with_the_record(rec):
     pytest.importorskip("fastapi", reason="the server needs ferkit[serve]")
     from fastapi.testclient import TestClient
 
-    from ferkit.serve.app import ServeConfig, create_app
+    from ferkit.serve.app import create_app
+    from ferkit.serve.config import ServeConfig
     from ferkit.serve.schemas import TrackedFace
 
     (row,) = [json.loads(line) for line in predicted(rec, "json").splitlines()]
@@ -91,9 +91,9 @@ def test_the_ray_engine_rows_are_the_record_and_a_files_status(rec):
     assert flat["frame"] is flat["track"] is None
 
 
-def test_every_place_field_is_either_set_or_none():
+def test_every_place_field_is_either_set_or_none(rec):
     """The record leaves no field out: a face with no place still has every column."""
-    face = EmotionRecognizer().predict(Path(PHOTO))[0]
+    face = rec.predict(PHOTO)[0]
     record = FaceRecord(face, 0)
     assert tuple(record.json()) == JSON_FIELDS and tuple(record.flat()) == COLUMNS
     assert len(record.csv()) == len(COLUMNS)

@@ -138,9 +138,7 @@ def test_option_defaults_are_the_configs_and_the_help_shows_them(capsys):
     from ferkit.apps.predict import PredictConfig
     from ferkit.apps.video import VideoConfig
     from ferkit.cli import build_parser
-    from ferkit.serve.app import ServeConfig
-    from ferkit.serve.jobs import JobsConfig
-    from ferkit.serve.stream import StreamConfig
+    from ferkit.serve.config import JobsConfig, ServeConfig, StreamConfig
     from ferkit.vision.tracking import Tracker
 
     parser = build_parser()

@@ -123,7 +123,8 @@ pytest.importorskip("fastapi", reason="serving needs ferkit[serve]")
 def test_the_api_answers_json_for_each_damaged_file():
     from fastapi.testclient import TestClient
 
-    from ferkit.serve.app import ServeConfig, create_app
+    from ferkit.serve.app import create_app
+    from ferkit.serve.config import ServeConfig
 
     client = TestClient(create_app(ServeConfig(model="fast")), raise_server_exceptions=False)
     items = corpus(per_seed=2)
@@ -139,8 +140,8 @@ def test_the_api_answers_json_for_each_damaged_file():
 def test_the_stream_answers_each_damaged_frame_and_stays_open():
     from fastapi.testclient import TestClient
 
-    from ferkit.serve.app import ServeConfig, create_app
-    from ferkit.serve.stream import StreamConfig
+    from ferkit.serve.app import create_app
+    from ferkit.serve.config import ServeConfig, StreamConfig
 
     cfg = ServeConfig(model="fast", stream=StreamConfig(max_fps=1000))
     client = TestClient(create_app(cfg))

@@ -47,7 +47,7 @@ def post(url: str, data: bytes) -> int:
 
 def test_sixteen_uploads_at_the_servers_limit_keep_it_under_2_gb():
     pytest.importorskip("uvicorn", reason="serving needs ferkit[serve]")
-    from ferkit.serve.app import ServeConfig
+    from ferkit.serve.config import ServeConfig
     from tests.chromium import ferkit_serve
 
     side = int(ServeConfig().max_pixels ** 0.5)  # 6324 x 6324 RGBA: 160 KB, 40 MP

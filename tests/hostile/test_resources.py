@@ -85,7 +85,8 @@ def _client(**cfg):
     pytest.importorskip("fastapi", reason="serving needs ferkit[serve]")
     from fastapi.testclient import TestClient
 
-    from ferkit.serve.app import ServeConfig, create_app
+    from ferkit.serve.app import create_app
+    from ferkit.serve.config import ServeConfig
 
     return TestClient(create_app(ServeConfig(**cfg)))
 

@@ -61,7 +61,8 @@ def test_a_post_without_its_file_gets_one_line_of_json():
     pytest.importorskip("fastapi", reason="serving needs ferkit[serve]")
     from fastapi.testclient import TestClient
 
-    from ferkit.serve.app import ServeConfig, create_app
+    from ferkit.serve.app import create_app
+    from ferkit.serve.config import ServeConfig
 
     client = TestClient(create_app(ServeConfig(model="fast")))
     r = client.post("/v1/predict")
@@ -77,7 +78,8 @@ def arrivals(fps: float, seconds: float, jitter: float, seed: int = 0) -> list[f
 
 def admitted(times: list[float], max_fps: float) -> int:
     """How many frames arriving at `times` (s) a stream admits before it closes."""
-    from ferkit.serve.stream import StreamClosed, StreamConfig, StreamSession
+    from ferkit.serve.config import StreamConfig
+    from ferkit.serve.stream import StreamClosed, StreamSession
 
     now = [times[0]]
     session = StreamSession(None, StreamConfig(max_fps=max_fps), clock=lambda: now[0])

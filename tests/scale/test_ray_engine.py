@@ -20,7 +20,8 @@ from ferkit.cli import main
 from ferkit.core.decoding import NOT_AN_IMAGE
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
-from ferkit.scale.ray_engine import RayConfig, predict_on_ray
+from ferkit.scale.config import RayConfig
+from ferkit.scale.ray_engine import predict_on_ray
 from ferkit.vision.recognize import EmotionRecognizer
 from tests.conftest import EXAMPLES
 from tests.ray_cluster import local_cluster, memory_of, small_crops

@@ -16,7 +16,8 @@ from ferkit.cli import main
 from ferkit.core.decoding import NOT_AN_IMAGE
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
-from ferkit.scale.ray_engine import RayConfig, predict_on_ray
+from ferkit.scale.config import RayConfig
+from ferkit.scale.ray_engine import predict_on_ray
 from tests.conftest import EXAMPLES
 from tests.ray_cluster import local_cluster
 from tests.scale.test_ray_engine import local_rows

@@ -16,8 +16,8 @@ pytest.importorskip("fastapi", reason="serving needs ferkit[serve]")
 from fastapi.testclient import TestClient
 
 from ferkit.core.labels import LABELS
-from ferkit.serve.app import ServeConfig, create_app
-from ferkit.serve.jobs import JobsConfig
+from ferkit.serve.app import create_app
+from ferkit.serve.config import JobsConfig, ServeConfig
 from tests.conftest import EXAMPLES
 
 

@@ -19,7 +19,8 @@ from fastapi.testclient import TestClient
 from ferkit import EmotionRecognizer
 from ferkit.cli import build_parser
 from ferkit.modelfile.classifier import Classifier
-from ferkit.serve.app import ServeConfig, create_app
+from ferkit.serve.app import create_app
+from ferkit.serve.config import ServeConfig
 from tests.conftest import EXAMPLES
 
 ASTRONAUT = (EXAMPLES / "astronaut.jpg").read_bytes()

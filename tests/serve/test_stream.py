@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 from ferkit.core.decoding import NOT_AN_IMAGE
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
-from ferkit.serve.app import ServeConfig, create_app
+from ferkit.serve.app import create_app
+from ferkit.serve.config import ServeConfig
 from ferkit.serve.stream import (
     CLOSE_BUSY,
     CLOSE_IDLE,

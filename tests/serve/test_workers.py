@@ -92,9 +92,8 @@ def test_any_worker_answers_for_a_job(server, tmp_path):
 def test_the_config_reaches_the_workers_whole(tmp_path):
     from dataclasses import asdict
 
-    from ferkit.serve.app import ServeConfig, config_from_json
-    from ferkit.serve.jobs import JobsConfig
-    from ferkit.serve.stream import StreamConfig
+    from ferkit.serve.app import config_from_json
+    from ferkit.serve.config import JobsConfig, ServeConfig, StreamConfig
 
     cfg = ServeConfig(
         model="fast",

@@ -58,16 +58,15 @@ class FaceRecord:
                 "face": self.index}  # fmt: skip
 
     def json(self) -> dict[str, Any]:
-        """The JSON row (`JSON_FIELDS`): box and probs nested."""
-        f = self.face
-        return {**self.place(), "box": list(f.box), "score": f.score, "label": f.label,
-                "confidence": f.confidence, "probs": dict(f.probs)}  # fmt: skip
+        """The JSON row (`JSON_FIELDS`): the place, then the face's own fields, box and
+        probs nested."""
+        return {**self.place(), **self.face.to_dict()}
 
     def flat(self) -> dict[str, Any]:
         """The flat row (`COLUMNS`), typed, as Parquet stores it."""
-        f = self.face
-        return {**self.place(), **dict(zip(BOX, f.box, strict=True)), "score": f.score,
-                "label": f.label, "confidence": f.confidence, **f.probs}  # fmt: skip
+        row = self.json()
+        row |= dict(zip(BOX, row["box"], strict=True)) | row["probs"]
+        return {k: row[k] for k in COLUMNS}
 
     def csv(self) -> list[Any]:
         """The CSV cells (`COLUMNS`): None as an empty cell, probabilities to `DECIMALS`."""

@@ -8,7 +8,7 @@ from ferkit.cli.options import default, ranged
 from ferkit.core.console import console as _console
 from ferkit.core.console import printable, progress_bar
 from ferkit.core.errors import FerkitError
-from ferkit.scale.ray_engine import RayConfig, RayVideoConfig
+from ferkit.scale.config import RayConfig, RayVideoConfig
 
 
 def recognizer_kwargs(args: argparse.Namespace) -> dict:

@@ -7,9 +7,7 @@ import sys
 
 from ferkit.cli.options import DETECTOR_HELP, MODEL_HELP, PIXELS, default, ranged
 from ferkit.core.atomic import check_writable
-from ferkit.serve.app import ServeConfig
-from ferkit.serve.jobs import JobsConfig
-from ferkit.serve.stream import StreamConfig
+from ferkit.serve.config import JobsConfig, ServeConfig, StreamConfig
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 

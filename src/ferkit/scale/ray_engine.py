@@ -22,12 +22,12 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from ferkit.apps.records import FaceRecord
 from ferkit.core.decoding import decode_image
 from ferkit.core.errors import FerkitError
+from ferkit.scale.config import RayConfig, RayVideoConfig
 from ferkit.scale.ray_io import (
     RaySummary,
     previous_results,
@@ -37,22 +37,8 @@ from ferkit.scale.ray_io import (
     uri_images,
     write_rows,
 )
-from ferkit.vision.tracking import Tracker
 
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-
-
-@dataclass(frozen=True)
-class RayConfig:
-    inputs: tuple[str, ...]  # local files, or URIs of files and folders (`s3://...`)
-    out: str  # a folder or URI for the Parquet files
-    address: str | None = None  # None: a local cluster on loopback; "auto", "ray://HOST:PORT"
-    actors: int = 1  # recognisers, each with its own model
-    actor_cpus: float = 1.0  # CPUs reserved per actor (fractions allowed)
-    batch_size: int = 16  # files per call of an actor
-    resume: bool = False  # skip the files whose rows cfg.out holds already
-    recognizer: dict[str, Any] = field(default_factory=dict)  # EmotionRecognizer's kwargs
-    detect: bool = True
 
 
 class Recognize:
@@ -190,16 +176,6 @@ def check_cpus(cpus: float, actors: int, actor_cpus: float) -> None:
         raise FerkitError(f"{actors} actors x {actor_cpus:g} CPUs leave the cluster's "
                           f"{cpus:g} CPUs none for reading the files, and the job would "
                           "hang; lower --actors or --actor-cpus")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class RayVideoConfig:
-    videos: tuple[str, ...]  # paths every node can read (shared storage on a cluster)
-    out: str  # a folder: one subfolder of results per video, and summary.parquet
-    address: str | None = None
-    task_cpus: float = 1.0  # CPUs per video task
-    smoothing: float = Tracker.smoothing
-    recognizer: dict[str, Any] = field(default_factory=dict)
 
 
 VIDEO_COLUMNS = ("video", "folder", "status", "error", "frames", "faces", "tracks", "lost",

@@ -24,7 +24,7 @@ import re
 import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,10 +37,11 @@ from ferkit.core.errors import FerkitError
 from ferkit.core.limits import LimitError
 from ferkit.core.version import __version__
 from ferkit.serve.body_limit import BodyLimit
+from ferkit.serve.config import JobsConfig, ServeConfig, StreamConfig
 from ferkit.serve.errors import RequestError
-from ferkit.serve.jobs import Jobs, JobsConfig, add_job_routes, sweeping, temporary_root
-from ferkit.serve.stream import StreamConfig, add_stream_route
-from ferkit.vision.detect import DEFAULT_DETECTOR, make_detector
+from ferkit.serve.jobs import Jobs, add_job_routes, sweeping, temporary_root
+from ferkit.serve.stream import add_stream_route
+from ferkit.vision.detect import make_detector
 from ferkit.vision.detection import Detection
 from ferkit.vision.recognize import EmotionRecognizer
 
@@ -61,23 +62,6 @@ PAGE_CSP = (
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[\w.-]+/)*([\w.-]+)")
 WEB = ("index.html", "app.js", "live.js", "clip.js", "style.css")
 MEDIA_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    model: str | None = None  # ONNX file; None: the shipped model
-    detector: str = DEFAULT_DETECTOR
-    min_face: int | None = None  # px; None: the detector's own
-    max_upload_mb: float = 10.0  # per file
-    max_request_mb: float = 64.0  # a batch request's whole body, read no further
-    max_pixels: int = 40_000_000  # decompression-bomb guard (a 40 MP photo is fine)
-    # photos decoded and analysed at once per worker process; the rest wait their turn,
-    # holding only their bytes. Each costs about 10 bytes a pixel at its peak (Pillow's 4
-    # and the BGR copy's 3 while decoding, then the PNG encoder's): 400 MB at 40 MP
-    decode_slots: int = 2
-    max_batch: int = 32  # files per batch request
-    stream: StreamConfig = field(default_factory=StreamConfig)  # /v1/stream's limits
-    jobs: JobsConfig = field(default_factory=JobsConfig)  # /v1/jobs' limits
 
 
 class DetectorPool:

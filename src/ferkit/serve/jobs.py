@@ -23,13 +23,13 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ferkit.apps.video import VideoConfig, frame_budget, open_capture, process_video
 from ferkit.core.atomic import write_text
 from ferkit.core.errors import FerkitError
+from ferkit.serve.config import JobsConfig
 from ferkit.serve.errors import RequestError
 from ferkit.vision.recognize import EmotionRecognizer
 
@@ -37,24 +37,6 @@ RESULTS = {"video": "annotated.webm", "csv": "frames.csv", "timeline": "timeline
 JOB_ID = re.compile(r"[0-9a-f]{16}")
 STALE_S = 120.0  # s: a running job whose status has not moved for this long lost its worker
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi"}
-
-
-@dataclass(frozen=True)
-class JobsConfig:
-    root: Path | None = None  # the jobs' folders; None: a temporary folder for this server
-    max_video_mb: float = 50.0  # per upload
-    # s of video: checked from the container's count and rate, then counted as frames are
-    # read (`apps.video.frame_budget`), since both can lie
-    max_seconds: float = 120.0
-    max_frame_pixels: int = 1920 * 1080  # per frame, from the container, before decoding
-    max_jobs: int = 2  # queued or running at once, all workers together
-    keep_s: float = 900.0  # s a finished job's results stay
-
-    def __post_init__(self) -> None:
-        for name in ("max_video_mb", "max_seconds", "max_frame_pixels", "max_jobs", "keep_s"):
-            if not getattr(self, name) > 0:
-                raise FerkitError(f"job limit {name} must be positive, not "
-                                  f"{getattr(self, name)}")  # fmt: skip
 
 
 def probe(path: Path, name: str, cfg: JobsConfig) -> tuple[int, float]:

@@ -9,12 +9,13 @@ stream never moves between `--workers`, and no sticky routing is needed.
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from ferkit.apps.records import FaceRecord
 from ferkit.core.errors import FerkitError
 from ferkit.core.limits import LimitError
+from ferkit.serve.config import StreamConfig
 from ferkit.vision.images import decode
 from ferkit.vision.recognize import EmotionRecognizer
 from ferkit.vision.tracking import Tracker
@@ -45,26 +46,6 @@ PROTOCOL = """\
 - a frame that does not decode gets `{"type": "error", "frame": n, "detail": "..."}` and
   the stream goes on; a text message gets an error too (frames are binary).
 """
-
-
-@dataclass(frozen=True)
-class StreamConfig:
-    max_streams: int = 4  # open at once, per worker process
-    max_frame_kb: int = 512  # KiB of one encoded frame (a 640x480 JPEG is 30-60 KiB)
-    max_frame_pixels: int = 1280 * 720  # per frame, from its header, before decoding
-    # frames a client may send per second, on average: a bucket of max_fps frames refills
-    # at max_fps a second, so a 30 fps camera's jitter passes and a flood is closed
-    max_fps: float = 30.0
-    idle_s: float = 30.0  # seconds without a frame before the server closes the stream
-    smoothing: float = Tracker.smoothing  # the tracker's settings (`Tracker`)
-    iou_match: float = Tracker.iou_match
-    max_missed: int = Tracker.max_missed
-
-    def __post_init__(self) -> None:
-        for name in ("max_streams", "max_frame_kb", "max_frame_pixels", "max_fps", "idle_s"):
-            if not getattr(self, name) > 0:
-                raise FerkitError(f"stream limit {name} must be positive, not "
-                                  f"{getattr(self, name)}")  # fmt: skip
 
 
 class StreamClosed(Exception):
