@@ -13,6 +13,14 @@ from ferkit.vision.detect import DEFAULT_DETECTOR
 from ferkit.vision.tracking import Tracker
 
 
+def positive(cfg: object, kind: str, names: tuple[str, ...]) -> None:
+    """A one-line error for the first of the limits `names` of `cfg` that is not > 0 (NaN
+    included)."""
+    for name in names:
+        if not getattr(cfg, name) > 0:
+            raise FerkitError(f"{kind} limit {name} must be positive, not {getattr(cfg, name)}")
+
+
 @dataclass(frozen=True)
 class StreamConfig:
     max_streams: int = 4  # open at once, per worker process
@@ -27,10 +35,8 @@ class StreamConfig:
     max_missed: int = Tracker.max_missed
 
     def __post_init__(self) -> None:
-        for name in ("max_streams", "max_frame_kb", "max_frame_pixels", "max_fps", "idle_s"):
-            if not getattr(self, name) > 0:
-                raise FerkitError(f"stream limit {name} must be positive, not "
-                                  f"{getattr(self, name)}")  # fmt: skip
+        positive(self, "stream", ("max_streams", "max_frame_kb", "max_frame_pixels", "max_fps",
+                                  "idle_s"))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -45,10 +51,8 @@ class JobsConfig:
     keep_s: float = 900.0  # s a finished job's results stay
 
     def __post_init__(self) -> None:
-        for name in ("max_video_mb", "max_seconds", "max_frame_pixels", "max_jobs", "keep_s"):
-            if not getattr(self, name) > 0:
-                raise FerkitError(f"job limit {name} must be positive, not "
-                                  f"{getattr(self, name)}")  # fmt: skip
+        positive(self, "job", ("max_video_mb", "max_seconds", "max_frame_pixels", "max_jobs",
+                               "keep_s"))  # fmt: skip
 
 
 @dataclass(frozen=True)
