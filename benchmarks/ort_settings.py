@@ -21,14 +21,15 @@ import os
 import statistics
 
 from ferkit.core.console import console, table
+from ferkit.modelfile import classifier
 from ferkit.modelfile.catalog import faces_per_second
 from ferkit.modelfile.classifier import Classifier
 
 THREADS = (1, 0)  # 0: ONNX Runtime's default, one thread per core
-SPINNING = (True, False)
+SPINNING = tuple(classifier.SPINNING)
 LEVELS = ("basic", "extended", "all")
 BATCHES = (1, 4, 256)
-BASELINE = (0, True, "all")  # ONNX Runtime's defaults
+BASELINE = (0, "on", "all")  # ONNX Runtime's defaults
 
 
 def measure(model: str, rounds: int, seconds: float) -> dict[tuple, dict[int, float]]:
@@ -43,9 +44,42 @@ def measure(model: str, rounds: int, seconds: float) -> dict[tuple, dict[int, fl
     return {s: {b: statistics.median(v) for b, v in by.items()} for s, by in runs.items()}
 
 
+def paths(rounds: int, seconds: float) -> None:
+    """The classifier's spinning inside the pipelines: one 640x480 photo end to end and a
+    150-frame video, with each detector, all cores, interleaved over `rounds`; medians as
+    ratios to spinning "on"."""
+    import tempfile
+    from functools import partial
+    from pathlib import Path
+
+    from fer_side import window
+    from predict_speed import drifting_clip, photo_640x480, predict_one
+
+    from ferkit import EmotionRecognizer
+    from ferkit.apps.video import VideoConfig, process_video
+
+    jpeg = photo_640x480()
+    clip = str(drifting_clip(jpeg, Path(tempfile.mkdtemp())))
+    rows = []
+    for det in ("haar", "blazeface"):
+        recs = {m: EmotionRecognizer(detector=det, spinning=m) for m in SPINNING}
+        photo: dict[str, list[float]] = {m: [] for m in SPINNING}
+        video: dict[str, list[float]] = {m: [] for m in SPINNING}
+        for _ in range(rounds):
+            for m, rec in recs.items():
+                photo[m].append(window(partial(predict_one, rec, jpeg), seconds))
+                video[m].append(process_video(VideoConfig(clip), rec).fps)
+        for m in SPINNING:
+            p, v = statistics.median(photo[m]), statistics.median(video[m])
+            p0, v0 = statistics.median(photo["on"]), statistics.median(video["on"])
+            rows.append([det, m, f"{1000 / p:.1f} ({p / p0:.2f}x)", f"{v:.0f} ({v / v0:.2f}x)"])
+    header = ["detector", "spinning", "photo ms (speed vs on)", "video fps (vs on)"]
+    console().print(table("The pipelines: default model, all cores", header, rows, text=header[:2]))
+
+
 def describe(setting: tuple) -> list[str]:
     threads, spinning, level = setting
-    return [str(threads or os.cpu_count()), "on" if spinning else "off", level]
+    return [str(threads or os.cpu_count()), spinning, level]
 
 
 def main() -> None:
@@ -53,7 +87,11 @@ def main() -> None:
     ap.add_argument("--model", nargs="*", default=["default"], help="shipped names or files")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved repeats per cell")
     ap.add_argument("--seconds", type=float, default=1.0, help="timing per cell and round")
+    ap.add_argument("--paths", action="store_true", help="only the photo and video pipelines")
     args = ap.parse_args()
+    if args.paths:
+        paths(args.rounds, args.seconds)
+        return
     for model in args.model:
         found = measure(model, args.rounds, args.seconds)
         base = found[BASELINE]

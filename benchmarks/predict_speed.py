@@ -1,89 +1,49 @@
-"""Inference speed: batched crops, one photo end to end, video; fp32 vs int8 vs `fer`.
+"""Inference speed: the shipped models against `fer` per core and on all cores; detectors.
 
-    python benchmarks/predict_speed.py [--data data/fer2013] [--fer-python PATH]
-        [--model CANDIDATE.onnx ...] [--detectors haar,dlib,blazeface]
+    python benchmarks/predict_speed.py [--data data/fer2013] [--fer-python FER_VENV/bin/python]
+        [--model CANDIDATE.onnx ...] [--detectors haar,dlib,blazeface] [--rounds 5]
 
-- crops: faces/s classifying 48x48 crops at batch 256 and one at a time
-  (`catalog.faces_per_second`, as `ferkit models --benchmark`), for every shipped model,
-  the no-TTA variant given with `--no-tta-model` and any other ONNX files given with
-  `--model` (what a candidate would cost), with PrivateTest accuracy when `--data` has a
-  prepared cache, and ratios to `fer` measured first in the same run;
-- photo: one 640x480 JPEG with one face, decode + detect + crop + classify, median ms, for
-  each model with the default detector, then for each of `--detectors` with the default
-  model (and the detector alone), as ratios to the first detector;
-- video: frames/s of `process_video` on a generated 640x480 clip, without and with the
-  annotated mp4 written, for each of `--detectors`;
-- group photo: a 1920x1080 JPEG of four people whose faces are 90 px, end to end, and how
-  many of the four each detector finds;
-- face-free photo: a 640x480 JPEG with no face, end to end: what a photo costs when every
-  pass finds nothing (BlazeFace then adds its close-up looks). `blazeface-1pass` and
-  `blazeface-4pass` in `--detectors` are BlazeFace as ferkit ran it before its close-up and
-  large-photo passes and before its close-up looks (benchmarks/detectors.py).
-`--fer-python` points at an interpreter with the `fer` package installed (it needs
-TensorFlow, setuptools<80 and OpenCV 4); its default pipeline is measured on the same
-crops and photo in a subprocess, so both sides are timed in this one run: its TFLite path
-(fer's default, one face per interpreter call inside) at 256 faces per call and at one,
-and its Keras path.
+- crops: faces/s classifying the same 48x48 crops (FER-2013 PrivateTest when `--data` has
+  a prepared cache, else noise), batched (256 a call) and one at a time, at one thread
+  ("per core") and at all cores, for every shipped model and any ONNX file given with
+  `--model` (what a candidate would cost), with its PrivateTest accuracy;
+- photo: one 640x480 JPEG with one face, decode + detect + crop + classify, per core and
+  on all cores, with the default model and detector;
+- with `--fer-python`, both are ratios to `fer` 25.10's defaults (Haar + TFLite
+  mini-Xception) measured by `fer_side.py`'s rules: the same input, preprocessing timed on
+  both sides, threads matched, interleaved windows, median ratio and its range;
+- detectors (ferkit alone, `--threads`): for each of `--detectors`, the photo above, the
+  detector alone, video frames/s of `process_video` on a generated 640x480 clip (without
+  and with the annotated mp4 written), a 1920x1080 JPEG of four people whose faces are
+  90 px (how many each finds), and a 640x480 JPEG with no face (what a photo costs when
+  every pass finds nothing), as ratios to the first detector. `blazeface-1pass` and
+  `blazeface-4pass` are BlazeFace as ferkit ran it before its close-up and large-photo
+  passes (benchmarks/detectors.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import cv2
 import numpy as np
 from detectors import detector
+from fer_side import FerWorker, crops_step, interleave, save_inputs, window
 
 from ferkit import EmotionRecognizer
 from ferkit.apps.video import VideoConfig, process_video
-from ferkit.modelfile.catalog import faces_per_second
 from ferkit.modelfile.classifier import Classifier
 from ferkit.modelfile.shipped import SHIPPED_MODELS, shipped_model_path
 
 ROOT = Path(__file__).resolve().parents[1]
 N_CROPS = 4096
-
-FER_SCRIPT = r"""
-import json, sys, time, statistics, numpy as np, cv2
-from fer.fer import FER
-crops, photo, labels = np.load(sys.argv[1]), cv2.imread(sys.argv[2]), np.load(sys.argv[3])
-out = {}
-for name, tflite in (("tflite", True), ("keras", False)):
-    det = FER(use_tflite=tflite)  # Haar cascade + mini-Xception; tflite is fer's default
-    size = (64, 64)  # mini-Xception's input
-    x = np.stack([cv2.resize(c, size) for c in crops]).astype("float32") / 255 * 2 - 1
-    x = x if tflite else x[..., None]  # its tflite path adds the channel axis itself
-    det._classify_emotions(x[:256])  # warm-up
-    n = 512 if tflite else len(x)
-    t = time.perf_counter()
-    for i in range(0, n, 256):  # tflite runs one face at a time inside; Keras a batch
-        det._classify_emotions(x[i : i + 256])
-    out[name] = n / (time.perf_counter() - t)
-    t = time.perf_counter()
-    for i in range(256):  # one face per call, as a photo with one face is classified
-        det._classify_emotions(x[i : i + 1])
-    out[name + "_one"] = 256 / (time.perf_counter() - t)
-    if not tflite:
-        out["params"] = det._FER__emotion_classifier.count_params()
-    if not tflite and len(labels):  # fer's labels are FER-2013's order too
-        p = np.asarray(det._classify_emotions(x[: len(labels)]))
-        out["accuracy"] = float(np.mean(p.argmax(1) == labels))
-    det.detect_emotions(photo)
-    times = []
-    for _ in range(30):
-        t = time.perf_counter()
-        faces = det.detect_emotions(photo)
-        times.append(time.perf_counter() - t)
-    out[name + "_photo_ms"], out[name + "_faces"] = 1000 * statistics.median(times), len(faces)
-print(json.dumps(out))
-"""
 
 
 def photo_640x480() -> bytes:
@@ -130,6 +90,12 @@ def median_ms(fn: Callable[[], object], runs: int = 100) -> float:
     return 1000 * statistics.median(times)
 
 
+def predict_one(rec: EmotionRecognizer, jpeg: bytes) -> int:
+    """One photo decoded, searched and read: a step of one item, for `window`."""
+    rec.predict(jpeg)
+    return 1
+
+
 def photo_ms(rec: EmotionRecognizer, jpeg: bytes, runs: int = 100) -> tuple[float, int]:
     """Decode + detect + crop + classify one JPEG: median ms, and the faces found."""
     return median_ms(lambda: rec.predict(jpeg), runs), len(rec.predict(jpeg))
@@ -141,25 +107,90 @@ def detect_ms(rec: EmotionRecognizer, jpeg: bytes) -> float:
     return median_ms(lambda: rec.detector.detect(image))
 
 
-def video_fps(rec: EmotionRecognizer, jpeg: bytes, tmp: Path, frames: int = 150) -> tuple:
+def drifting_clip(jpeg: bytes, tmp: Path, frames: int = 150) -> Path:
+    """A 640x480 mp4 of `frames` frames of the photo, its face drifting right."""
     frame = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     src = tmp / "clip.mp4"
     w = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (640, 480))
     for i in range(frames):
-        w.write(np.roll(frame, 2 * i, axis=1))  # the face drifts right
+        w.write(np.roll(frame, 2 * i, axis=1))
     w.release()
+    return src
+
+
+def video_fps(rec: EmotionRecognizer, jpeg: bytes, tmp: Path) -> tuple[float, float]:
+    """`process_video` frames/s on `drifting_clip`, without and with the mp4 written."""
+    src = drifting_clip(jpeg, tmp)
     plain = process_video(VideoConfig(str(src)), rec)
     written = process_video(VideoConfig(str(src), out=tmp / "annotated.mp4"), rec)
     return plain.fps, written.fps
 
 
+THREADS = {"per core": 1, "all cores": os.cpu_count() or 1}  # ONNX Runtime, OpenCV, TFLite
+
+
+def compare_models(
+    models: dict[str, str], crops: np.ndarray, labels: np.ndarray, fers: dict, args
+) -> None:
+    """faces/s on the same crops, batched and one at a time, per core and on all cores;
+    with `fers` (a `FerWorker` per setting), each as a ratio to `fer` in interleaved windows."""
+    for name, path in models.items():
+        line = []
+        for setting, threads in THREADS.items():
+            cv2.setNumThreads(threads)
+            clf = Classifier(path, threads=threads)
+            for batch in (256, 1):
+                step = crops_step(clf.classify, crops, batch)
+                ours = lambda step=step: window(step, args.seconds)  # noqa: E731
+                label = f"{setting}, {'batch 256' if batch > 1 else 'one at a time'}"
+                if setting not in fers:
+                    line.append(f"{label} {statistics.median(ours() for _ in range(3)):.0f}")
+                    continue
+                theirs = lambda f=fers[setting], b=batch: f.ask(f"crops {b} {args.seconds}")  # noqa: E731
+                r = interleave(ours, theirs, args.rounds)
+                line.append(f"{label} {r.ours:.0f} faces/s = {r} fer")
+        if len(labels):
+            hit = Classifier(path).classify(crops[: len(labels)]).argmax(1) == labels
+            line.append(f"PrivateTest {100 * hit.mean():.2f}%")
+        print(f"  {name}: " + "; ".join(line))
+    for setting, fer in fers.items():
+        rates = [fer.ask(f"crops {b} {args.seconds}") for b in (256, 1)]
+        print(f"  fer 25.10 TFLite {setting}: {rates[0]:.0f} faces/s batch 256, {rates[1]:.0f} one "
+              "at a time")  # fmt: skip
+    if fers and len(labels):
+        acc = next(iter(fers.values())).ask("accuracy")
+        print(f"  fer's TFLite model on FER-2013 PrivateTest: {100 * acc:.2f}%")
+
+
+def compare_photo(jpeg: bytes, fers: dict, args) -> None:
+    """One 640x480 photo end to end (decode, detect, classify) against `fer`'s
+    `detect_emotions` (Haar + TFLite) on the same bytes, per core and on all cores."""
+    for setting, threads in THREADS.items():
+        cv2.setNumThreads(threads)
+        rec = EmotionRecognizer(threads=threads)
+        n = len(rec.predict(jpeg))
+        ours = lambda rec=rec: window(partial(predict_one, rec, jpeg), args.seconds)  # noqa: E731
+        if setting not in fers:
+            print(f"photo 640x480 {setting}: {1000 / ours():.1f} ms ({n} face)")
+            continue
+        fer = fers[setting]
+        r = interleave(ours, lambda f=fer: f.ask(f"photo {args.seconds}"), args.rounds)
+        print(
+            f"photo 640x480 {setting}: {1000 / r.ours:.1f} ms ({n} face), fer "
+            f"{1000 / r.theirs:.1f} ms ({fer.photo_faces} face): ferkit {r} as many photos/s"
+        )
+    cv2.setNumThreads(THREADS["all cores"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="data/fer2013", help="prepared cache (crops, int8 calib)")
-    ap.add_argument("--no-tta-model", help="the same model exported with --tta none")
     ap.add_argument("--fer-python", help="python with the `fer` package, for the comparison")
-    ap.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all)")
+    ap.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads for the "
+                    "detector rows (0: all)")  # fmt: skip
     ap.add_argument("--model", nargs="*", default=[], help="more ONNX files to time alike")
+    ap.add_argument("--seconds", type=float, default=1.0, help="each timing window, s")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved windows per side")
     ap.add_argument(
         "--detectors",
         default="blazeface",
@@ -176,47 +207,34 @@ def main() -> None:
         from ferkit.data import load_cache
 
         crops, labels = load_cache(data).split("PrivateTest")
-        crops = np.resize(crops, (N_CROPS, *crops.shape[1:]))
     else:
         crops = np.random.default_rng(0).integers(0, 256, (N_CROPS, 48, 48), dtype=np.uint8)
         labels = np.zeros(0, np.int64)
     tmp = Path(tempfile.mkdtemp())
-    models: dict[str, str | None] = {
+    models: dict[str, str] = {
         name: name for name, file in SHIPPED_MODELS.items() if shipped_model_path(file).is_file()
     }
-    if args.no_tta_model:
-        models["no TTA"] = args.no_tta_model
     models.update({Path(m).name: m for m in args.model})
     jpeg = photo_640x480()
-    (tmp / "photo.jpg").write_bytes(jpeg)
-    fer = run_fer(args.fer_python, crops, labels, tmp) if args.fer_python else None
+    fers = {}
+    if args.fer_python:
+        save_inputs(tmp, crops, labels, jpeg)
+        fers = {s: FerWorker(args.fer_python, tmp, t) for s, t in THREADS.items()}
 
-    if args.detectors_only:
-        models = {}
-    print(f"crops: {len(crops)} 48x48 faces, ONNX Runtime threads {args.threads or 'all'}")
-    for name, path in models.items():
-        clf = Classifier(path, threads=args.threads)
-        batched = faces_per_second(clf, 256)
-        single = faces_per_second(clf, 1)
-        acc = ""
-        if len(labels):
-            hit = clf.classify(crops[: len(labels)]).argmax(1) == labels
-            acc = f"  PrivateTest {100 * hit.mean():.2f}%"
-        vs = ""
-        if fer:  # ratios to fer's TFLite path (its default), and batched to its Keras path
-            vs = (
-                f" = {batched / fer['tflite']:.2f}x fer tflite, {batched / fer['keras']:.2f}x "
-                f"keras; one at a time {single / fer['tflite_one']:.2f}x fer tflite"
-            )
-        print(
-            f"  {name:26s} batch 256: {batched:7.0f} faces/s  one at a time: {single:6.0f} "
-            f"faces/s{acc}{vs}"
-        )
+    if not args.detectors_only:
+        print(f"crops: the same {len(crops)} 48x48 faces on both sides, preprocessing timed; "
+              f"{args.rounds} interleaved {args.seconds:g} s windows a side; median ratio "
+              "(range over rounds)")  # fmt: skip
+        compare_models(models, crops, labels, fers, args)
+        compare_photo(jpeg, fers, args)
+    for fer in fers.values():
+        fer.close()
+    detector_rows(args, jpeg, tmp)
 
-    for name, path in models.items():
-        rec = EmotionRecognizer(model=path, threads=args.threads)
-        ms, n = photo_ms(rec, jpeg)
-        print(f"photo 640x480, {name}: {ms:.1f} ms median (decode + detect + classify, {n} face)")
+
+def detector_rows(args, jpeg: bytes, tmp: Path) -> None:
+    """Each of `--detectors` with the default model: photo, video, group and face-free
+    photo, as ratios to the first detector."""
     first_ms = first_fps = first_group = first_empty = None
     group, empty = group_1920x1080(), empty_640x480()
     for spec in args.detectors.split(","):
@@ -234,31 +252,6 @@ def main() -> None:
             f"photo {group_ms:.1f} ms ({group_ms / first_group:.2f}x), {group_n} of 4 faces; "
             f"face-free photo {empty_ms:.1f} ms ({empty_ms / first_empty:.2f}x, {empty_n} faces)"
         )
-
-    if fer:
-        for name in ("tflite", "keras"):
-            print(
-                f"fer 25.10 ({name}, Haar + mini-Xception): {fer[name]:.0f} faces/s batch 256, "
-                f"{fer[name + '_one']:.0f} one at a time; photo {fer[name + '_photo_ms']:.1f} ms "
-                f"({fer[name + '_faces']} face)"
-            )
-        if "accuracy" in fer:
-            print(
-                f"fer's model ({fer['params']:,} parameters) on FER-2013 PrivateTest: "
-                f"{100 * fer['accuracy']:.2f}%"
-            )
-
-
-def run_fer(python: str, crops: np.ndarray, labels: np.ndarray, tmp: Path) -> dict | None:
-    """`fer`'s figures from `FER_SCRIPT` run by `python` on the same crops and photo."""
-    np.save(tmp / "crops.npy", crops)
-    np.save(tmp / "labels.npy", labels)
-    files = [str(tmp / f) for f in ("crops.npy", "photo.jpg", "labels.npy")]
-    r = subprocess.run([python, "-c", FER_SCRIPT, *files], capture_output=True, text=True)
-    if r.returncode:
-        print(f"fer: failed ({r.stderr.strip().splitlines()[-1]})")
-        return None
-    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":

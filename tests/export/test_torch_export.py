@@ -55,6 +55,12 @@ def test_export_contract_parity_and_flip_invariance(easy_cache, tmp_path):
 
     plain = export(run, tmp_path / "plain.onnx", tta="none")
     assert plain["metadata"]["tta"] == "none"
+    # multiply-accumulates per face, by hand: width 8, four stages of two 3x3 convs
+    c, side = [1, 8, 16, 32, 64], [48, 24, 12, 6]
+    by_hand = sum(side[i] ** 2 * 9 * (c[i] * c[i + 1] + c[i + 1] ** 2) for i in range(4))
+    by_hand += 64 * 7  # the linear classifier
+    assert int(plain["metadata"]["macs"]) == by_hand
+    assert int(meta["macs"]) == 2 * by_hand  # hflip: the mirror is a second face
     assert not np.allclose(
         Classifier(tmp_path / "plain.onnx").classify(faces[:, :, ::-1].copy()),
         Classifier(tmp_path / "plain.onnx").classify(faces),
@@ -118,9 +124,10 @@ def test_ensemble_export_averages_its_members(small_cache, tmp_path, capsys):
     assert main(["export", str(tmp_path / "a.onnx"), runs_[1], "--out", str(mixed)]) == 0
     np.testing.assert_allclose(Classifier(mixed).classify(faces), (a + b) / 2, atol=1e-5)
     assert json.loads(Classifier(mixed).info.metadata["members"]) == ["a", "b"]
-    one = int(Classifier(tmp_path / "a.onnx").info.metadata["parameters"])
+    one = Classifier(tmp_path / "a.onnx").info.metadata
     for joined in (meta, Classifier(mixed).info.metadata):  # traced, and composed from files
-        assert int(joined["parameters"]) == 2 * one
+        assert int(joined["parameters"]) == 2 * int(one["parameters"])
+        assert int(joined["macs"]) == 2 * int(one["macs"])
 
     # --choose-on: the subset whose mean scores best on PublicTest, by the shared path
     from ferkit.data import load_cache

@@ -38,6 +38,11 @@ def test_models_lists_every_shipped_emotion_model_and_not_the_detectors(capsys):
     assert default["parameters"] == 4_689_735 and default["tta"] == "hflip"
     fast = next(r for r in rows if r["name"] == "fast")
     assert fast["architecture"] == "vgg-s w32 (equalize)"  # the photometric layer, issue 48
+    # multiply-accumulates per face, counted from each graph (issue 47): accurate is three
+    # fast networks and one default network (whose hflip view is a second face), 8 views each
+    assert (fast["macs"], default["macs"]) == (117_450_496, 936_942_592)
+    accurate = next(r for r in rows if r["name"] == "accurate")
+    assert accurate["macs"] == 8 * (3 * fast["macs"] + default["macs"] // 2)
 
 
 def test_models_prints_a_table_with_the_full_digest(capsys):
@@ -46,6 +51,7 @@ def test_models_prints_a_table_with_the_full_digest(capsys):
     for name in SHIPPED:
         assert f"SHA-256 {recorded_sha256(SHIPPED_MODELS[name])}" in out
     assert "72.14%" in out and "PrivateTest" in out and "faces/s" not in out
+    assert "MACs/face" in out and "937 M" in out
 
 
 def test_an_ensemble_is_named_by_its_networks():

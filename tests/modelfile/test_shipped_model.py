@@ -77,13 +77,15 @@ def test_session_settings_reach_onnx_runtime_and_keep_the_answers():
     faces = np.random.default_rng(0).integers(0, 256, (4, 48, 48), dtype=np.uint8)
     base = Classifier("default")
     assert base.session.get_session_options().intra_op_num_threads == 0
-    for threads, spinning, level in ((1, False, "basic"), (2, True, "extended")):
+    settings = ((1, "off", "basic"), (2, "on", "extended"), (2, "run", "all"))
+    for threads, spinning, level in settings:
         clf = Classifier("default", threads=threads, spinning=spinning, optimization=level)
         options = clf.session.get_session_options()
         assert options.intra_op_num_threads == threads
-        assert options.get_session_config_entry("session.intra_op.allow_spinning") == str(
-            int(spinning)
-        )
+        entry = options.get_session_config_entry
+        allow, stop = {"off": ("0", "0"), "on": ("1", "0"), "run": ("1", "1")}[spinning]
+        assert entry("session.intra_op.allow_spinning") == allow
+        assert entry("session.force_spinning_stop") == stop
         assert options.graph_optimization_level.name == f"ORT_ENABLE_{level.upper()}"
         # "basic" leaves an int8 graph's QDQ pairs unfused: float arithmetic where "all" runs
         # int8 kernels, so the probabilities move by up to 0.01 (0.0075 on 1,000 PublicTest
@@ -92,6 +94,8 @@ def test_session_settings_reach_onnx_runtime_and_keep_the_answers():
         assert np.allclose(clf.classify(faces), base.classify(faces), atol=atol)
     with pytest.raises(FerkitError, match="optimization 'fastest': choose one of"):
         Classifier("default", optimization="fastest")
+    with pytest.raises(FerkitError, match="spinning 'yes': choose one of on, off, run"):
+        Classifier("default", spinning="yes")
 
 
 needs_archive = pytest.mark.skipif(

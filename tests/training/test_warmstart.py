@@ -92,3 +92,39 @@ def test_init_starts_from_an_exported_models_weights_and_architecture(
     args = ["train", "--data", str(small_cache), "--out", str(tmp_path / "x")]
     assert main([*args, "--init", teacher_onnx, "--width", "16"]) == 2
     assert "--init takes the architecture from" in capsys.readouterr().err
+
+
+def test_a_network_fine_tunes_and_exports_at_another_input_size(small_cache, tmp_path):
+    """`--set input_size=40` with `--init`: the faces are resized as inference resizes a
+    crop, the network (convolutions and global pooling) takes them, and the exported file,
+    int8 included, says 40 px, so every caller resizes to it (issue 47: fewer
+    multiply-accumulates per face)."""
+    from ferkit.data import load_cache
+    from ferkit.export.quantize import quantize
+    from ferkit.export.torch_export import export
+    from ferkit.modelfile.classifier import Classifier
+
+    first = tmp_path / "first"
+    loop.train(train_cfg(small_cache, first, epochs=1))
+    export(first, tmp_path / "first.onnx", tta="none")
+    run = tmp_path / "small"
+    result = loop.train(train_cfg(small_cache, run, epochs=1, init=str(tmp_path / "first.onnx"),
+                                  input_size=40))  # fmt: skip
+    assert result["PrivateTest"]["n"] > 0  # the final report reads the faces at 40 px too
+    saved = json.loads((run / "config.json").read_text())["config"]
+    assert saved["model"]["input_size"] == 40 and saved["input_size"] == 40
+    meta = export(run, tmp_path / "small.onnx", tta="none")["metadata"]
+    assert json.loads(meta["input_size"]) == [40, 40]
+    # (40 / 48)^2 of the work in the convolutions; the classifier is the same
+    big = int(Classifier(tmp_path / "first.onnx").info.metadata["macs"])
+    linear = 64 * 7
+    assert int(meta["macs"]) - linear == (big - linear) * 40**2 // 48**2
+    faces, _ = load_cache(small_cache).split("Training")
+    int8 = tmp_path / "small-int8.onnx"
+    quantize(tmp_path / "small.onnx", int8, faces[:64])  # calibrated at the network's size
+    clf = Classifier(int8)
+    assert clf.info.input_size == (40, 40) and clf.classify(faces[:3]).shape == (3, 7)
+    # the same resize as training's: the cache at 40 px equals the crops resized by inference
+    small, _ = load_cache(small_cache).split("PublicTest", 40)
+    x48, _ = load_cache(small_cache).split("PublicTest")
+    np.testing.assert_array_equal(clf.preprocess(x48)[:, 0], small.astype(np.float32))

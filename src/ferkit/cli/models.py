@@ -1,5 +1,6 @@
-"""`ferkit models`: the shipped emotion models, their recorded accuracy and (with
-`--benchmark`) their faces/s on this machine (`ferkit.modelfile.catalog`)."""
+"""`ferkit models`: the shipped emotion models, their recorded accuracy, what a face costs
+(multiply-accumulates) and (with `--benchmark`) their faces/s on this machine
+(`ferkit.modelfile.catalog`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from ferkit.cli.options import ranged
 from ferkit.core.console import console, table
 
 HEADER = ["name", "architecture", "params", "MB", "TTA", "precision", "PublicTest", "PrivateTest"]
+COST = ["MACs/face"]  # beside the speed: a slow model told from a slow machine
 SPEED = ["faces/s batch 1", "faces/s batch 256"]
 
 
@@ -42,11 +44,12 @@ def cmd_models(args: argparse.Namespace) -> int:
             r["precision"],
             _pct(r["public_test"]),
             _pct(r["private_test"]),
+            "-" if r["macs"] is None else f"{r['macs'] / 1e6:,.0f} M",
             *(f"{r['faces_per_s'][b]:,.0f}" for b in ("1", "256") if args.benchmark),
         ]
         for r in rows
     ]
-    header = HEADER + (SPEED if args.benchmark else [])
+    header = HEADER + COST + (SPEED if args.benchmark else [])
     out = console()
     if not out.is_terminal:  # a pipe or a log gets every column unwrapped, not 80 wide
         out.width = 160

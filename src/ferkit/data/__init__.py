@@ -3,6 +3,6 @@
 `load_cache(dir)` is the one call training and evaluation use to get the data.
 """
 
-from ferkit.data.cache import Cache, load_cache
+from ferkit.data.cache import Cache, load_cache, resize_faces
 
-__all__ = ["Cache", "load_cache"]
+__all__ = ["Cache", "load_cache", "resize_faces"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from ferkit.core.atomic import atomic_path, write_text
@@ -28,6 +29,15 @@ MANIFEST_FILE = "manifest.json"
 DAMAGED = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
+def resize_faces(images: np.ndarray, size: int) -> np.ndarray:
+    """uint8 faces [N, H, W] at `size` px a side (area interpolation, as
+    `Classifier.preprocess` resizes a crop); unchanged when `size` is 0 or already theirs."""
+    if not size or images.shape[1:] == (size, size):
+        return images
+    area = cv2.INTER_AREA
+    return np.stack([cv2.resize(f, (size, size), interpolation=area) for f in images])
+
+
 @dataclass(frozen=True)
 class Cache:
     """A loaded FER-2013 cache. Arrays are read-only views of one file read."""
@@ -38,14 +48,16 @@ class Cache:
     ids: np.ndarray
     manifest: dict[str, Any]
 
-    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Images and labels of one split (`Training`, `PublicTest` or `PrivateTest`)."""
+    def split(self, name: str, size: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Images and labels of one split (`Training`, `PublicTest` or `PrivateTest`).
+        `size` > 0: the faces resized to `size` px a side (area interpolation, uint8), as
+        `Classifier.preprocess` resizes a crop for a network of that input size."""
         if name not in SPLITS:
             raise FerkitError(f"unknown split '{name}'; expected one of {', '.join(SPLITS)}")
         mask = self.splits == SPLITS.index(name)
         if not mask.any():
             raise FerkitError(f"the cache has no {name} rows")
-        return self.images[mask], self.labels[mask]
+        return resize_faces(self.images[mask], size), self.labels[mask]
 
     def counts(self) -> dict[str, list[int]]:
         """Per-split, per-class row counts (classes in FER-2013 order)."""

@@ -22,6 +22,7 @@ import numpy as np
 
 from ferkit.core.atomic import atomic_path
 from ferkit.core.errors import FerkitError
+from ferkit.export.macs import count_macs
 from ferkit.modelfile.metadata import CONTRACT_KEYS, networks, read_metadata, set_metadata
 
 _MEAN_PREFIX = re.compile(r"^mean of \d+ models' probabilities: ")
@@ -116,6 +117,7 @@ def compose(models: list[Path], out: Path, names: list[str] | None = None) -> di
         ir_version=max(p.ir_version for p in protos),
         producer_name="ferkit",
     )
+    meta = {**meta, "macs": str(count_macs(joined))}
     set_metadata(joined, meta)
     onnx.checker.check_model(joined)
     out.parent.mkdir(parents=True, exist_ok=True)

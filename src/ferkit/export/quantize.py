@@ -24,6 +24,7 @@ import numpy as np
 from ferkit.core.atomic import atomic_path
 from ferkit.core.errors import FerkitError
 from ferkit.data import load_cache
+from ferkit.export.macs import count_macs
 from ferkit.modelfile.classifier import Classifier
 from ferkit.modelfile.metadata import set_metadata
 from ferkit.modelfile.scoring import accuracy_metadata, split_accuracies
@@ -55,12 +56,14 @@ def quantize(
         raise FerkitError(
             "int8 export needs the onnx package: pip install 'ferkit[train]'"
         ) from None
-    if "quantization" in Classifier(fp32).info.metadata:
+    clf = Classifier(fp32)
+    if "quantization" in clf.info.metadata:
         raise FerkitError(
             f"--int8 {fp32.name}: already int8; quantise its fp32 export (or `ferkit export "
             f"{fp32.name} --tta hflip --out fp32.onnx`, its weights dequantised)"
         )
-    batches = [images[i : i + batch, None].astype(np.float32) for i in range(0, len(images), batch)]
+    x = clf.preprocess(images)  # at the network's input size
+    batches = [x[i : i + batch] for i in range(0, len(x), batch)]
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -89,6 +92,7 @@ def quantize(
         model = onnx.load(str(q))
         meta = {p.key: p.value for p in model.metadata_props if not p.key.startswith("onnx.")}
         meta = {k: v for k, v in meta.items() if not k.startswith("accuracy_")}  # fp32's
+        meta["macs"] = str(count_macs(model))  # the fp32's count, for files exported before it
         meta["quantization"] = (
             f"int8 static (QDQ, per-channel 7-bit weights, uint8 activations), min/max calibrated "
             f"on {len(images):,} Training images"

@@ -24,6 +24,7 @@ from ferkit.core.atomic import atomic_path
 from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
 from ferkit.core.version import __version__
+from ferkit.export.macs import count_macs
 from ferkit.modelfile.metadata import TTA_MODES
 from ferkit.training.networks import build_model
 
@@ -229,6 +230,7 @@ def _write_graph(
         )
     proto = program.model_proto
     meta = {**meta, "parameters": str(sum(p.numel() for p in wrapped.parameters()))}
+    meta["macs"] = str(count_macs(proto))
     onnx.helper.set_model_props(proto, meta)
     onnx.checker.check_model(proto)
     data = proto.SerializeToString()

@@ -26,6 +26,7 @@ class ShippedModel:
     file: str  # in ferkit/weights/
     architecture: str  # e.g. "vgg-s w64", or "3x vgg-s w32 + vgg-s w64" for an ensemble
     parameters: int | None  # learnt weights over all networks; None: not recorded
+    macs: int | None  # multiply-accumulates per face, views and members included
     megabytes: float  # file size, MB (10^6 bytes)
     tta: str  # test-time views averaged inside the graph
     precision: str  # "int8" or "fp32"
@@ -63,6 +64,7 @@ def describe(name: str) -> ShippedModel:
         file=SHIPPED_MODELS[name],
         architecture=architecture_line(meta),
         parameters=int(meta["parameters"]) if "parameters" in meta else None,
+        macs=int(meta["macs"]) if "macs" in meta else None,
         megabytes=round(clf.info.path.stat().st_size / 1e6, 2),
         tta=clf.info.tta,
         precision="int8" if "quantization" in meta else "fp32",

@@ -38,7 +38,7 @@ class Classifier:
         self,
         model: str | Path | None = None,
         threads: int = 0,
-        spinning: bool = True,
+        spinning: str = "on",
         optimization: str = "all",
     ) -> None:
         """`model`: an ONNX file, or a shipped model's name (None: "default"); the session
@@ -115,21 +115,29 @@ def _finite(probs: np.ndarray, path: Path) -> np.ndarray:
 
 # Graph optimisation levels by name (ONNX Runtime's enum, which needs the import to read).
 OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
+# What idle intra-op threads do. "on": busy-wait for more work, inside a call and between
+# calls (ONNX Runtime's default); "off": sleep; "run": busy-wait inside a call and stop
+# when it returns, so the cores are free for the next stage of a pipeline (a detector on
+# OpenCV's threads). Which path uses which: docs/benchmarks.md, "ONNX Runtime settings".
+SPINNING = {"on": ("1", "0"), "off": ("0", "0"), "run": ("1", "1")}  # allow, force stop
 
 
 def open_session(
-    path: Path, threads: int = 0, spinning: bool = True, optimization: str = "all"
+    path: Path, threads: int = 0, spinning: str = "on", optimization: str = "all"
 ) -> Any:
     """An ONNX Runtime CPU session on `path` with `threads` intra-op threads (0: all
-    cores), or a one-line error for a file ONNX Runtime cannot load. `spinning`: idle
-    intra-op threads busy-wait for the next call instead of sleeping; `optimization`: one of
-    OPTIMIZATION_LEVELS. The defaults are what `benchmarks/ort_settings.py` measured
-    fastest (docs/benchmarks.md, "ONNX Runtime settings")."""
+    cores), or a one-line error for a file ONNX Runtime cannot load. `spinning`: a key of
+    SPINNING; `optimization`: one of OPTIMIZATION_LEVELS. The defaults are what
+    `benchmarks/ort_settings.py` measured fastest for the classifier alone."""
     import onnxruntime as ort
 
+    if spinning not in SPINNING:
+        raise FerkitError(f"spinning '{spinning}': choose one of {', '.join(SPINNING)}")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
-    options.add_session_config_entry("session.intra_op.allow_spinning", str(int(spinning)))
+    allow, stop = SPINNING[spinning]
+    options.add_session_config_entry("session.intra_op.allow_spinning", allow)
+    options.add_session_config_entry("session.force_spinning_stop", stop)
     if optimization not in OPTIMIZATION_LEVELS:
         raise FerkitError(
             f"optimization '{optimization}': choose one of {', '.join(OPTIMIZATION_LEVELS)}"

@@ -8,8 +8,9 @@ Any runtime can use a ferkit ONNX file without ferkit:
   views), `ferkit_version`, `training` (one line per network, " || " between them),
   `architecture` (JSON model config, a list for an ensemble), `members` (JSON list, only in
   an ensemble), `quantization` (only in int8 files), `parameters` (learnt weights over
-  all networks, as a decimal string), and `accuracy_PublicTest` / `accuracy_PrivateTest`
-  when measured.
+  all networks, as a decimal string), `macs` (multiply-accumulates per face, test-time
+  views and members included: `ferkit.export.macs`), and `accuracy_PublicTest` /
+  `accuracy_PrivateTest` when measured.
 
 Reading and writing needs the `onnx` package (`ferkit[train]`); `Classifier` reads the same
 metadata through ONNX Runtime alone.

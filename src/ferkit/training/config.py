@@ -60,6 +60,9 @@ class TrainConfig:
     channels_last: bool = False  # NHWC memory layout
     eval_batch: int = 512  # images per evaluation batch
     train_limit: int = 0  # a seeded random N of the Training images (0 = all), for smoke runs
+    # Pixels a side the network sees: the faces are resized to it on loading (area
+    # interpolation, as inference resizes a crop). 0: --init's size, else the data's.
+    input_size: int = 0
     # An exported single-network ONNX (file or shipped name, e.g. "default") to start from:
     # its architecture and normalisation replace `model`, its weights the random init.
     init: str = ""

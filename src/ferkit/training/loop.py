@@ -26,7 +26,7 @@ from torch import nn
 
 from ferkit.core.atomic import write_text
 from ferkit.core.errors import FerkitError
-from ferkit.data import load_cache
+from ferkit.data import load_cache, resize_faces
 from ferkit.modelfile.classifier import Classifier
 from ferkit.training import cpu
 from ferkit.training.augment import augment, cutmix, mixup
@@ -80,8 +80,8 @@ class Data:
 def load_data(cfg: TrainConfig, device: torch.device) -> Data:
     cache = load_cache(cfg.data)
 
-    def tensors(split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = cache.split(split)
+    def tensors(split: str, size: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = cache.split(split, size)
         return (
             torch.from_numpy(x.copy()).unsqueeze(1).to(device),
             torch.from_numpy(y.copy()).to(device),
@@ -93,7 +93,7 @@ def load_data(cfg: TrainConfig, device: torch.device) -> Data:
         keep = torch.randperm(len(ty), generator=torch.Generator().manual_seed(cfg.seed))
         keep = keep[: cfg.train_limit].sort().values.to(device)
         tx, ty = tx[keep], ty[keep]
-    vx, vy = tensors("PublicTest")
+    vx, vy = tensors("PublicTest", cfg.input_size)
     kd = cfg.distill
     cleans = kd.drop_below > 0 or kd.relabel_above > 0
     if not kd.teacher and (kd.online or cleans):
@@ -111,6 +111,9 @@ def load_data(cfg: TrainConfig, device: torch.device) -> Data:
         tt = torch.from_numpy(probs).to(device)
     if cleans:
         tx, ty, tt = clean_labels(tx, ty, tt, kd, keep_at_least=cfg.batch_size)
+    if cfg.input_size and tx.shape[-1] != cfg.input_size:  # after the teacher saw the faces
+        tx = torch.from_numpy(resize_faces(tx[:, 0].cpu().numpy(), cfg.input_size))
+        tx = tx.unsqueeze(1).to(device)
     if kd.online:
         return Data(tx, ty, vx, vy, teacher=Classifier(kd.teacher, threads=cfg.threads))
     return Data(tx, ty, vx, vy, tt if kd.weight > 0 else None)
@@ -271,6 +274,8 @@ def _train(cfg: TrainConfig, resume: bool, overwrite: bool) -> dict[str, Any]:
     if not resume and cfg.init:  # the file's architecture, normalisation and weights
         # before teacher scoring; the photometric layer is the recipe's, not the file's
         model_cfg, init_net, folded = rebuild_from_onnx(cfg.init, cfg.model.photometric)
+        # convolutions and global pooling: the network takes any size; the data is resized
+        cfg = dataclasses.replace(cfg, input_size=cfg.input_size or model_cfg.input_size)
     data = load_data(cfg, device)
     if len(data.train_x) < cfg.batch_size:  # no full batch: an epoch of no steps
         raise FerkitError(
@@ -278,13 +283,9 @@ def _train(cfg: TrainConfig, resume: bool, overwrite: bool) -> dict[str, Any]:
             "images; give a batch size at most that"
         )
     if init_net is not None:
-        if model_cfg.input_size != data.train_x.shape[-1]:
-            raise FerkitError(
-                f"--init {cfg.init}: takes {model_cfg.input_size} px faces, the data has "
-                f"{data.train_x.shape[-1]} px"
-            )
         if folded:
             unfold_batchnorms(init_net, folded, data.train_x)
+        model_cfg = dataclasses.replace(model_cfg, input_size=data.train_x.shape[-1])
         cfg = dataclasses.replace(cfg, model=model_cfg)
     elif not resume:  # normalisation constants of this training set travel with the model
         pixels = data.train_x.float()
@@ -383,7 +384,7 @@ def final_report(run: Path, cfg: TrainConfig, device: torch.device) -> dict[str,
     result: dict[str, Any] = {"best_epoch": state["epoch"], "epochs": cfg.epochs}
     for split in ("PublicTest", "PrivateTest"):
         try:
-            x, y = cache.split(split)
+            x, y = cache.split(split, cfg.model.input_size)
         except FerkitError:
             continue  # a source without PrivateTest (own data)
         xt = torch.from_numpy(x.copy()).unsqueeze(1).to(device)

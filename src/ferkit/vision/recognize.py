@@ -98,8 +98,9 @@ class EmotionRecognizer:
         margin: float | None = None,
         align: bool | None = None,
         threads: int = 0,
+        spinning: str | None = None,
     ) -> None:
-        self.classifier = Classifier(model, threads=threads)
+        self.classifier = Classifier(model, threads=threads, spinning=spinning or "on")
         self._detector_spec = detector
         self._detector: Detector | None = None if isinstance(detector, str) else detector
         self.min_face, self.margin, self.align = min_face, margin, align
