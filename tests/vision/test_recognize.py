@@ -228,3 +228,18 @@ def test_min_face_sets_the_smallest_face_found(astronaut):
     assert make_detector("dlib").detect(small) == []  # default: faces of 80 px and up
     (d,) = make_detector("dlib", min_face=40).detect(small)  # upsampled 2x for the search
     assert iou(d.box, tuple(v / 2 for v in DLIB_BOX)) > 0.6
+
+
+def test_the_pipeline_frees_the_cores_between_calls_and_the_classifier_alone_spins():
+    """Spinning per use (issue 47): in a pipeline the classifier's threads stop spinning
+    when a call returns, so a detector on OpenCV's threads gets the cores; alone (evaluate,
+    crops) it keeps ONNX Runtime's default."""
+    from ferkit.modelfile.classifier import Classifier
+
+    def entries(clf: Classifier) -> tuple[str, str]:
+        get = clf.session.get_session_options().get_session_config_entry
+        return get("session.intra_op.allow_spinning"), get("session.force_spinning_stop")
+
+    assert entries(EmotionRecognizer(detector="haar").classifier) == ("1", "1")
+    assert entries(Classifier()) == ("1", "0")
+    assert entries(EmotionRecognizer(spinning="off").classifier) == ("0", "0")

@@ -82,13 +82,21 @@ def crop_face(
     return cv2.resize(square, (size[1], size[0]), interpolation=cv2.INTER_AREA)
 
 
+# The classifier's idle threads in a pipeline (`Classifier`'s SPINNING): they spin inside a
+# call and stop when it returns, so the detector's own threads (OpenCV's, for Haar) get the
+# cores back; measured per path in docs/benchmarks.md, "ONNX Runtime settings". The
+# classifier alone (evaluate, crops) keeps ONNX Runtime's "on".
+PIPELINE_SPINNING = "run"
+
+
 class EmotionRecognizer:
     """Detector + ONNX classifier. `model`: an ONNX file (default: the shipped model);
     `detector`: a `Detector` or a name for `make_detector` (`blazeface`, `dlib`, `haar`,
     `yunet:PATH`);
     `min_face` (px), `margin` and `align` (level the eyes when the detector finds them):
     None for the detector's own (`align`: on for dlib and yunet, whose eyes are precise,
-    +0.5 points on faces tilted up to 25 degrees; off for blazeface, whose are not)."""
+    +0.5 points on faces tilted up to 25 degrees; off for blazeface, whose are not);
+    `threads` and `spinning`: the classifier's session (`open_session`)."""
 
     def __init__(
         self,
@@ -98,9 +106,9 @@ class EmotionRecognizer:
         margin: float | None = None,
         align: bool | None = None,
         threads: int = 0,
-        spinning: str | None = None,
+        spinning: str = PIPELINE_SPINNING,
     ) -> None:
-        self.classifier = Classifier(model, threads=threads, spinning=spinning or "on")
+        self.classifier = Classifier(model, threads=threads, spinning=spinning)
         self._detector_spec = detector
         self._detector: Detector | None = None if isinstance(detector, str) else detector
         self.min_face, self.margin, self.align = min_face, margin, align
