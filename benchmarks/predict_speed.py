@@ -150,7 +150,7 @@ def compare_models(
                 r = interleave(ours, theirs, args.rounds)
                 line.append(f"{label} {r.ours:.0f} faces/s = {r} fer")
         if len(labels):
-            hit = Classifier(path).classify(crops[: len(labels)]).argmax(1) == labels
+            hit = clf.classify(crops[: len(labels)]).argmax(1) == labels
             line.append(f"PrivateTest {100 * hit.mean():.2f}%")
         print(f"  {name}: " + "; ".join(line))
     for setting, fer in fers.items():

@@ -15,7 +15,9 @@ from typing import Any
 
 from ferkit.core.errors import FerkitError
 
-COUNTED = ("Conv", "ConvInteger", "QLinearConv", "Gemm", "MatMul", "MatMulInteger")
+# ferkit's graphs, fp32 or int8 (QDQ keeps float Conv and Gemm nodes between its
+# DequantizeLinear and QuantizeLinear pairs)
+COUNTED = ("Conv", "Gemm", "MatMul")
 
 
 def count_macs(proto: Any) -> int:
@@ -36,11 +38,10 @@ def count_macs(proto: Any) -> int:
     for node in inferred.graph.node:
         if node.op_type not in COUNTED:
             continue
-        w = 3 if node.op_type == "QLinearConv" else 1  # QLinearConv: x, scale, zero, w
-        weight, out = shapes.get(node.input[w]), shapes.get(node.output[0])
+        weight, out = shapes.get(node.input[1]), shapes.get(node.output[0])
         if not weight or not out or None in weight or None in out:
             raise FerkitError(f"macs: the shapes of {node.op_type} '{node.name}' are unknown")
-        if node.op_type.startswith(("Conv", "QLinearConv")):  # [C_out, C_in / groups, kH, kW]
+        if node.op_type == "Conv":  # weight [C_out, C_in / groups, kH, kW]
             total += math.prod(out) * math.prod(weight[1:])
         else:  # [M, K] x [K, N] -> [M, N]: K per output
             trans = any(a.name == "transB" and a.i for a in node.attribute)
