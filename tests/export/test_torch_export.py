@@ -194,3 +194,45 @@ def test_an_exported_network_takes_new_views_without_its_run(
         assert main(["export", teacher_onnx, "--tta", "none", "--out", str(out), *extra]) == 2
         assert why in capsys.readouterr().err and not out.exists()
     assert not (tmp_path / "x.onnx").exists()
+
+
+def mobile_macs(w: int, side: int = 48) -> int:
+    """Multiply-accumulates of `networks.Mobile` at width `w`, by hand from its docstring."""
+    side //= 2
+    c, total = w, side**2 * 9 * w  # the stride-2 stem, one input channel
+    for stage, (mult, blocks) in enumerate(((1, 1), (2, 2), (4, 3), (8, 2))):
+        for block in range(blocks):
+            hidden = c * (1 if stage == 0 else 4)
+            total += side**2 * c * hidden if hidden != c else 0  # 1x1 expansion
+            side //= 2 if stage > 0 and block == 0 else 1
+            c_out = mult * w
+            total += side**2 * 9 * hidden + side**2 * hidden * c_out  # depthwise, projection
+            c = c_out
+    return total + side**2 * c * 16 * w + 16 * w * 7  # 1x1 to 16w, the classifier
+
+
+def test_the_mobile_network_trains_exports_quantises_and_warm_starts(small_cache, tmp_path):
+    """`--model mobile` (depthwise, inverted residuals: issue 47's fast end) goes the whole
+    way: a run, an ONNX file with its multiply-accumulates, int8, and `--init` from it."""
+    from ferkit.data import load_cache
+    from ferkit.export.quantize import quantize
+    from ferkit.export.torch_export import export
+    from ferkit.modelfile.classifier import Classifier
+    from ferkit.training.networks import ModelConfig, build_model
+    from ferkit.training.warmstart import init_from_onnx
+
+    assert round(mobile_macs(16) / 1e6, 1) == 8.5  # what the docstring quotes
+    run = tmp_path / "run"
+    loop.train(train_cfg(small_cache, run, epochs=1, **{"model.name": "mobile"}))
+    meta = export(run, tmp_path / "m.onnx", tta="none")["metadata"]
+    assert json.loads(meta["architecture"])["name"] == "mobile"
+    assert int(meta["macs"]) == mobile_macs(8)
+    faces, _ = load_cache(small_cache).split("PublicTest")
+    int8 = tmp_path / "m8.onnx"
+    quantize(tmp_path / "m.onnx", int8, faces[:64])
+    fp32, q = Classifier(tmp_path / "m.onnx").classify(faces), Classifier(int8).classify(faces)
+    assert np.abs(q - fp32).max() < 0.1 and (q.argmax(1) == fp32.argmax(1)).mean() > 0.9
+    x = torch.from_numpy(faces[:16]).float()[:, None]
+    cfg, net = init_from_onnx(str(tmp_path / "m.onnx"), x.to(torch.uint8))
+    assert cfg.name == "mobile" and type(net) is type(build_model(ModelConfig(name="mobile")))
+    np.testing.assert_allclose(loop.predict_probs(net.eval(), x, 16).numpy(), fp32[:16], atol=1e-5)

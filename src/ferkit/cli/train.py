@@ -80,7 +80,7 @@ def add_train_command(sub) -> None:
     p = sub.add_parser("train", help="train a CNN on a prepared cache (needs ferkit[train])")
     p.add_argument("--data", help="directory written by `ferkit data prepare`")
     p.add_argument("--out", help="run folder for config, metrics, curves and checkpoints")
-    p.add_argument("--model", help="architecture: vgg-s or resnet18")
+    p.add_argument("--model", help='architecture (docs/training.md, "Models")')
     p.add_argument("--width", type=ranged(int, 1, 1024), help="channels of the first stage")
     p.add_argument("--epochs", type=ranged(int, 1, 100_000))
     p.add_argument(

@@ -32,9 +32,9 @@ class ModelConfig:
     photometric: str = "equalize"
 
 
-def conv_bn(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+def conv_bn(c_in: int, c_out: int, stride: int = 1, kernel: int = 3) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
         nn.BatchNorm2d(c_out),
         nn.ReLU(inplace=True),
     )
@@ -112,9 +112,68 @@ class ResNet18(nn.Module):
         return self.head(self.features(x))
 
 
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block: 1x1 expansion, 3x3 depthwise conv (the stride), linear 1x1
+    projection, identity shortcut when the shape holds. Few multiply-adds per pixel."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, expand: int) -> None:
+        super().__init__()
+        hidden = c_in * expand
+        layers: list[nn.Module] = []
+        if expand != 1:
+            layers += [nn.Conv2d(c_in, hidden, 1, bias=False), nn.BatchNorm2d(hidden)]
+            layers.append(nn.ReLU(inplace=True))
+        layers += [
+            nn.Conv2d(hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, c_out, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+        ]
+        self.body = nn.Sequential(*layers)
+        self.residual = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x)
+        return x + y if self.residual else y
+
+
+class Mobile(nn.Module):
+    """A small network for the fast end of the speed/accuracy front (issue 47): a 3x3
+    stride-2 stem (48->24; a one-channel convolution is slow per multiply-add, so it runs
+    on a quarter of the pixels), four stages of inverted-residual blocks at 24, 12, 6 and
+    3 px (widths w, 2w, 4w, 8w; 1, 2, 3 and 2 blocks; expansion 4), a 1x1 conv to 16w,
+    GAP, dropout, linear. Width 16: 8.5 M multiply-adds a face."""
+
+    STAGES = ((1, 1), (2, 2), (4, 3), (8, 2))  # (width multiple, blocks); stride 2 first
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        w = cfg.width
+        layers: list[nn.Module] = [Normalize(cfg.mean, cfg.std, cfg.photometric), conv_bn(1, w, 2)]
+        c_in = w
+        for i, (mult, blocks) in enumerate(self.STAGES):
+            for b in range(blocks):
+                stride = 2 if i > 0 and b == 0 else 1
+                layers.append(InvertedResidual(c_in, mult * w, stride, 1 if i == 0 else 4))
+                c_in = mult * w
+        layers.append(conv_bn(c_in, 16 * w, kernel=1))
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(16 * w, cfg.num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
 MODELS: dict[str, Callable[[ModelConfig], nn.Module]] = {
     "vgg-s": VGG,
     "resnet18": ResNet18,
+    "mobile": Mobile,
 }
 
 
