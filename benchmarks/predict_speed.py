@@ -1,7 +1,8 @@
 """Inference speed: the shipped models against `fer` per core and on all cores; detectors.
 
     python benchmarks/predict_speed.py [--data data/fer2013] [--fer-python FER_VENV/bin/python]
-        [--model CANDIDATE.onnx ...] [--detectors haar,dlib,blazeface] [--rounds 5]
+        [--model CANDIDATE.onnx ...] [--shipped all|fast,...|none] [--crops-only]
+        [--detectors haar,dlib,blazeface] [--rounds 5]
 
 - crops: faces/s classifying the same 48x48 crops (FER-2013 PrivateTest when `--data` has
   a prepared cache, else noise), batched (256 a call) and one at a time, at one thread
@@ -182,6 +183,17 @@ def compare_photo(jpeg: bytes, fers: dict, args) -> None:
     cv2.setNumThreads(THREADS["all cores"])
 
 
+def load_crops(data: Path) -> tuple[np.ndarray, np.ndarray]:
+    """FER-2013 PrivateTest faces and labels when `data` holds a prepared cache, else
+    `N_CROPS` noise faces and no labels."""
+    if (data / "cache.npz").is_file():
+        from ferkit.data import load_cache
+
+        return load_cache(data).split("PrivateTest")
+    noise = np.random.default_rng(0).integers(0, 256, (N_CROPS, 48, 48), dtype=np.uint8)
+    return noise, np.zeros(0, np.int64)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="data/fer2013", help="prepared cache (crops, int8 calib)")
@@ -200,19 +212,20 @@ def main() -> None:
     ap.add_argument(
         "--detectors-only", action="store_true", help="only the detector rows (skip the models)"
     )
+    ap.add_argument("--shipped", default="all", help="shipped models to time: all, or names "
+                    "joined by commas, or none (only --model)")  # fmt: skip
+    ap.add_argument(
+        "--crops-only", action="store_true", help="only the crops rows (no photo, no detectors)"
+    )
     args = ap.parse_args()
 
-    data = Path(args.data)
-    if (data / "cache.npz").is_file():
-        from ferkit.data import load_cache
-
-        crops, labels = load_cache(data).split("PrivateTest")
-    else:
-        crops = np.random.default_rng(0).integers(0, 256, (N_CROPS, 48, 48), dtype=np.uint8)
-        labels = np.zeros(0, np.int64)
+    crops, labels = load_crops(Path(args.data))
     tmp = Path(tempfile.mkdtemp())
+    chosen = SHIPPED_MODELS if args.shipped == "all" else args.shipped.split(",")
     models: dict[str, str] = {
-        name: name for name, file in SHIPPED_MODELS.items() if shipped_model_path(file).is_file()
+        name: name
+        for name, file in SHIPPED_MODELS.items()
+        if name in chosen and shipped_model_path(file).is_file()
     }
     models.update({Path(m).name: m for m in args.model})
     jpeg = photo_640x480()
@@ -226,10 +239,12 @@ def main() -> None:
               f"{args.rounds} interleaved {args.seconds:g} s windows a side; median ratio "
               "(range over rounds)")  # fmt: skip
         compare_models(models, crops, labels, fers, args)
-        compare_photo(jpeg, fers, args)
+        if not args.crops_only:
+            compare_photo(jpeg, fers, args)
     for fer in fers.values():
         fer.close()
-    detector_rows(args, jpeg, tmp)
+    if not args.crops_only:
+        detector_rows(args, jpeg, tmp)
 
 
 def detector_rows(args, jpeg: bytes, tmp: Path) -> None:

@@ -216,12 +216,19 @@ def test_the_mobile_network_trains_exports_quantises_and_warm_starts(small_cache
     way: a run, an ONNX file with its multiply-accumulates, int8, and `--init` from it."""
     from ferkit.data import load_cache
     from ferkit.export.quantize import quantize
-    from ferkit.export.torch_export import export
+    from ferkit.export.torch_export import export, export_network
     from ferkit.modelfile.classifier import Classifier
     from ferkit.training.networks import ModelConfig, build_model
     from ferkit.training.warmstart import init_from_onnx
 
     assert round(mobile_macs(16) / 1e6, 1) == 8.5  # what the docstring quotes
+    # untrained, without a run folder (benchmarks/arch_speed.py): the contract holds
+    untrained = ModelConfig(name="mobile", width=16)
+    path = tmp_path / "untrained.onnx"
+    export_network(build_model(untrained), untrained, path, training="untrained")
+    info = Classifier(path).info
+    assert int(info.metadata["macs"]) == mobile_macs(16) and info.metadata["tta"] == "none"
+    assert json.loads(info.metadata["architecture"])["width"] == 16
     run = tmp_path / "run"
     loop.train(train_cfg(small_cache, run, epochs=1, **{"model.name": "mobile"}))
     meta = export(run, tmp_path / "m.onnx", tta="none")["metadata"]

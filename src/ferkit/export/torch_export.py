@@ -9,6 +9,7 @@ within 1e-4 on random inputs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import warnings
@@ -26,7 +27,7 @@ from ferkit.core.labels import LABELS
 from ferkit.core.version import __version__
 from ferkit.export.macs import count_macs
 from ferkit.modelfile.metadata import TTA_MODES
-from ferkit.training.networks import build_model
+from ferkit.training.networks import ModelConfig, build_model
 
 PARITY_TOLERANCE = 1e-4  # max abs difference of probabilities, torch vs ONNX Runtime
 
@@ -205,6 +206,23 @@ def export_views(model: str, out: Path, tta: str, opset: int = 20) -> dict[str, 
     meta = {**{k: meta[k] for k in keep if k in meta}, "tta": tta, "ferkit_version": __version__}
     wrapped = Probabilities(net.eval(), tta, cfg.input_size)
     return _write_graph(wrapped, cfg.input_size, meta, out, opset)
+
+
+def export_network(
+    net: nn.Module, cfg: ModelConfig, out: Path, training: str, tta: str = "none"
+) -> dict[str, Any]:
+    """One network without a run folder, with the contract's metadata and `training` as
+    its line: `benchmarks/arch_speed.py` times architectures before anyone trains them."""
+    meta = {
+        "labels": json.dumps(list(LABELS)),
+        "input_size": json.dumps([cfg.input_size, cfg.input_size]),
+        "tta": tta,
+        "ferkit_version": __version__,
+        "training": training,
+        "architecture": json.dumps(dataclasses.asdict(cfg)),
+    }
+    wrapped = Probabilities(net.eval(), tta, cfg.input_size)
+    return _write_graph(wrapped, cfg.input_size, meta, out, opset=20)
 
 
 def _write_graph(
