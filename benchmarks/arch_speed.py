@@ -26,6 +26,7 @@ from predict_speed import THREADS, compare_models, load_crops, photo_640x480
 
 from ferkit.export.quantize import quantize
 from ferkit.export.torch_export import export_network
+from ferkit.modelfile.classifier import Classifier
 from ferkit.training.networks import ModelConfig, build_model
 
 CALIBRATION = 1024  # faces, as `ferkit export --int8`
@@ -66,8 +67,6 @@ def main() -> None:
     print(f"crops: {len(crops)} faces; untrained architectures, int8; MACs: `ferkit models`-"
           f"style count of each file")  # fmt: skip
     for spec, path in models.items():
-        from ferkit.modelfile.classifier import Classifier
-
         print(f"  {spec}: {int(Classifier(path).info.metadata['macs']) / 1e6:.1f} M MACs/face")
     compare_models(models, crops, np.zeros(0, np.int64), fers, args)
     for fer in fers.values():

@@ -137,6 +137,16 @@ class Ensemble(nn.Module):
         return torch.stack([m(image) for m in self.members]).mean(0)
 
 
+def _contract(size: int, tta: str) -> dict[str, str]:
+    """The metadata every export writes: labels, input size, views, ferkit's version."""
+    return {
+        "labels": json.dumps(list(LABELS)),
+        "input_size": json.dumps([size, size]),
+        "tta": tta,
+        "ferkit_version": __version__,
+    }
+
+
 def _metadata(runs: list[Path], states: list[dict[str, Any]], size: int, tta: str) -> dict:
     """The contract's metadata; for one run with flip or no TTA also the PublicTest and
     PrivateTest accuracy training recorded, for an ensemble the member list (accuracies
@@ -147,12 +157,7 @@ def _metadata(runs: list[Path], states: list[dict[str, Any]], size: int, tta: st
         finals.append(json.loads(path.read_text()) if path.is_file() else None)
     lines = [training_line(s, f) for s, f in zip(states, finals, strict=True)]
     cfgs = [s["config"]["model"] for s in states]
-    meta = {
-        "labels": json.dumps(list(LABELS)),
-        "input_size": json.dumps([size, size]),
-        "tta": tta,
-        "ferkit_version": __version__,
-    }
+    meta = _contract(size, tta)
     if len(runs) == 1:
         meta["training"], meta["architecture"] = lines[0], json.dumps(cfgs[0])
         key = {"none": "acc", "hflip": "acc_tta"}.get(tta)  # others: measured after export
@@ -213,14 +218,8 @@ def export_network(
 ) -> dict[str, Any]:
     """One network without a run folder, with the contract's metadata and `training` as
     its line: `benchmarks/arch_speed.py` times architectures before anyone trains them."""
-    meta = {
-        "labels": json.dumps(list(LABELS)),
-        "input_size": json.dumps([cfg.input_size, cfg.input_size]),
-        "tta": tta,
-        "ferkit_version": __version__,
-        "training": training,
-        "architecture": json.dumps(dataclasses.asdict(cfg)),
-    }
+    meta = _contract(cfg.input_size, tta)
+    meta |= {"training": training, "architecture": json.dumps(dataclasses.asdict(cfg))}
     wrapped = Probabilities(net.eval(), tta, cfg.input_size)
     return _write_graph(wrapped, cfg.input_size, meta, out, opset=20)
 
