@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ferkit.core.atomic import atomic_path, write_text
@@ -34,6 +33,8 @@ def resize_faces(images: np.ndarray, size: int) -> np.ndarray:
     `Classifier.preprocess` resizes a crop); unchanged when `size` is 0 or already theirs."""
     if not size or images.shape[1:] == (size, size):
         return images
+    import cv2  # only here: loading a cache at its own size needs no OpenCV
+
     area = cv2.INTER_AREA
     return np.stack([cv2.resize(f, (size, size), interpolation=area) for f in images])
 
