@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training tests need ferkit[train] (torch)")
 
-from ferkit.training import loop
+from ferkit.training import loop, scoring
 from tests.tiny_runs import (
     train_cfg,
 )
@@ -242,4 +242,5 @@ def test_the_mobile_network_trains_exports_quantises_and_warm_starts(small_cache
     x = torch.from_numpy(faces[:16]).float()[:, None]
     cfg, net = init_from_onnx(str(tmp_path / "m.onnx"), x.to(torch.uint8))
     assert cfg.name == "mobile" and type(net) is type(build_model(ModelConfig(name="mobile")))
-    np.testing.assert_allclose(loop.predict_probs(net.eval(), x, 16).numpy(), fp32[:16], atol=1e-5)
+    probs = scoring.predict_probs(net.eval(), x, 16).numpy()
+    np.testing.assert_allclose(probs, fp32[:16], atol=1e-5)

@@ -103,9 +103,11 @@ def test_distilled_run_uses_and_records_its_teacher(
     np.testing.assert_allclose(batch_probs(data.teacher, pixels).numpy(), want, atol=1e-6)
 
 
-def test_teacher_scores_are_kept_in_the_run_and_read_back(
+def test_teacher_scores_are_kept_with_the_data_and_read_back(
     small_cache, tmp_path, monkeypatch, teacher_onnx
 ):
+    import shutil
+
     from ferkit.training import distill
 
     scored: list[int] = []
@@ -116,22 +118,32 @@ def test_teacher_scores_are_kept_in_the_run_and_read_back(
         return classify(self, images, **kw)
 
     monkeypatch.setattr(distill.Classifier, "classify", spy)
-    run = tmp_path / "run"
-    cfg = train_cfg(small_cache, run, epochs=1, **{"distill.teacher": teacher_onnx})
+    data = tmp_path / "data"  # a copy without the scores that other tests kept
+    shutil.copytree(small_cache, data, ignore=shutil.ignore_patterns("teacher-*"))
+    cfg = train_cfg(data, tmp_path / "run", epochs=1, **{"distill.teacher": teacher_onnx})
     first = loop.load_data(cfg, torch.device("cpu"))
     again = loop.load_data(cfg, torch.device("cpu"))  # what --resume does
+    seed = dataclasses.replace(cfg, out=str(tmp_path / "seed1"), seed=1)
+    other_seed = loop.load_data(seed, torch.device("cpu"))  # a recipe's next seed
     assert len(scored) == 1 and torch.equal(first.train_t, again.train_t)
-    kept = list(run.glob("teacher-*.npy"))
+    assert torch.equal(first.train_t, other_seed.train_t)
+    kept = list(data.glob("teacher-*.npy"))
     assert len(kept) == 1 and np.array_equal(np.load(kept[0]), first.train_t.numpy())
+    assert not list((tmp_path / "run").glob("teacher-*.npy"))  # the data folder had room
     # other images or another teacher are scored afresh, never served the saved scores
     images = first.train_x[:, 0].numpy()
-    fewer = distill.teacher_probs(teacher_onnx, images[:-1], keep_in=run)
-    other = distill.teacher_probs("default", images, keep_in=run)
+    fewer = distill.teacher_probs(teacher_onnx, images[:-1], keep_in=[data])
+    other = distill.teacher_probs("default", images, keep_in=[data])
     assert scored == [len(images), len(images) - 1, len(images)]
     assert len(fewer) == len(images) - 1 and not np.allclose(other, first.train_t.numpy())
-    assert len(list(run.glob("teacher-*.npy"))) == 3
-    distill.teacher_probs(teacher_onnx, images)  # no run folder: nothing kept
-    assert len(scored) == 4 and len(list(run.glob("teacher-*.npy"))) == 3
+    assert len(list(data.glob("teacher-*.npy"))) == 3
+    distill.teacher_probs(teacher_onnx, images)  # no folder: nothing kept
+    assert len(scored) == 4 and len(list(data.glob("teacher-*.npy"))) == 3
+    # a data folder that cannot be written: kept in the run folder instead
+    blocked, run = tmp_path / "blocked", tmp_path / "run2"
+    blocked.write_text("a file where a folder should be")
+    distill.teacher_probs(teacher_onnx, images[:-2], keep_in=[blocked, run])
+    assert len(scored) == 5 and len(list(run.glob("teacher-*.npy"))) == 1
 
 
 def test_saved_teacher_scores_distil_like_the_teacher(small_cache, tmp_path, teacher_onnx):

@@ -176,3 +176,25 @@ def test_native_bf16_on_gpus_and_as_the_cpu_probes_say(monkeypatch):
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
         assert cpu.native_bf16(torch.device("cpu")) == (avx512_bf16 or amx)
         assert ("bf16 in hardware" in cpu.summary()) == (avx512_bf16 or amx)
+
+
+def test_early_epochs_train_at_the_small_size_and_every_evaluation_at_full(
+    small_cache, tmp_path, monkeypatch
+):
+    from ferkit.core.errors import FerkitError
+
+    sides: dict[bool, list[int]] = {True: [], False: []}  # training mode -> sides seen
+    build = loop.build_model
+
+    def spied(cfg):
+        net = build(cfg)  # the EMA copy keeps the hook
+        net.register_forward_pre_hook(lambda m, args: sides[m.training].append(args[0].shape[-1]))
+        return net
+
+    monkeypatch.setattr(loop, "build_model", spied)
+    loop.train(train_cfg(small_cache, tmp_path / "run", small_epochs=1, small_size=24))
+    steps = len(sides[True]) // 2
+    assert steps > 0 and sides[True] == [24] * steps + [48] * steps
+    assert sides[False] and set(sides[False]) == {48}
+    with pytest.raises(FerkitError, match="small_size=48: expected 16 up to 47 px"):
+        loop.train(train_cfg(small_cache, tmp_path / "bad", small_epochs=1, small_size=48))

@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training tests need ferkit[train] (torch)")
 
-from ferkit.training import loop, runs
+from ferkit.training import loop, runs, scoring
 from tests.tiny_runs import (
     train_cfg,
 )
@@ -35,7 +35,7 @@ def test_init_starts_from_an_exported_models_weights_and_architecture(
     x = torch.from_numpy(faces).float()[:, None]
 
     def flip_tta(net: torch.nn.Module) -> np.ndarray:
-        p = loop.predict_probs(net, x, 16) + loop.predict_probs(net, x, 16, True)
+        p = scoring.predict_probs(net, x, 16) + scoring.predict_probs(net, x, 16, True)
         return (p / 2).numpy()
 
     # the shipped default is int8: rebuilt in float from its dequantised weights, it answers

@@ -13,7 +13,7 @@ clean the data: `distill.drop_below` drops the Training images whose label the t
 (`drop_noisy`), and `distill.relabel_above` gives an image the teacher's class when the
 teacher is confident the label is wrong (`relabel_confident`). The teacher may also be a
 `.npy` of its Training probabilities (`saved_probs`: what `ferkit evaluate TEACHER --split
-Training --out DIR` writes as DIR/probabilities.npy, or a run's teacher-HASH.npy), so a
+Training --out DIR` writes as DIR/probabilities.npy, or a teacher-HASH.npy kept by a run), so a
 machine without the teacher's file, or without the minutes to score with it, can still
 distil offline.
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,25 +37,31 @@ from ferkit.training.config import DistillConfig
 
 
 def teacher_probs(
-    teacher: str, images: np.ndarray, batch: int = 512, keep_in: Path | None = None
+    teacher: str, images: np.ndarray, batch: int = 512, keep_in: Sequence[Path] = ()
 ) -> np.ndarray:
     """The teacher's probabilities [N, 7] for uint8 images [N, H, W] (or [N, 1, H, W]).
 
-    With `keep_in` (the run folder) they are saved there, named by the SHA-256 of the
-    teacher's file and of the images, and read back when both match: a `--resume` does not
-    score again (the shipped `accurate`, 117 faces/s on a 2-core VNNI CPU and 18 on an AVX2
-    one, takes 4 and 27 minutes over Training)."""
+    With `keep_in` (folders: the data folder, then the run folder) they are saved in the
+    first that can be written, named by the SHA-256 of the teacher's file and of the images,
+    and read back from any of them when both match: the seeds of a recipe share one scoring
+    and a `--resume` does not score again (the shipped `accurate`, 117 faces/s on a 2-core
+    VNNI CPU and 18 on an AVX2 one, takes 4 and 27 minutes over Training)."""
     clf = Classifier(teacher)
     digest = hashlib.sha256(clf.info.sha256.encode())
     digest.update(np.ascontiguousarray(images).tobytes())
-    saved = keep_in / f"teacher-{digest.hexdigest()[:16]}.npy" if keep_in else None
-    if saved and saved.is_file():
-        return np.load(saved)
+    name = f"teacher-{digest.hexdigest()[:16]}.npy"
+    for folder in keep_in:
+        if (folder / name).is_file():
+            return np.load(folder / name)
     probs = clf.classify(images, batch=batch).astype(np.float32)
-    if saved:
-        saved.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(saved) as tmp, open(tmp, "wb") as f:
-            np.save(f, probs)
+    for folder in keep_in:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with atomic_path(folder / name) as tmp, open(tmp, "wb") as f:
+                np.save(f, probs)
+            break
+        except OSError:  # a read-only data folder: the next one
+            continue
     return probs
 
 
@@ -78,10 +85,10 @@ def saved_probs(path: str, n: int) -> np.ndarray:
 
 
 def teacher_targets(
-    teacher: str, images: np.ndarray, n: int, keep: np.ndarray, keep_in: Path
+    teacher: str, images: np.ndarray, n: int, keep: np.ndarray, keep_in: Sequence[Path]
 ) -> np.ndarray:
     """Offline targets for `images`, the Training images at `keep` of all `n`: read from a
-    saved `.npy`, or scored by the teacher model (and kept in the run folder `keep_in`)."""
+    saved `.npy`, or scored by the teacher model (and kept in a folder of `keep_in`)."""
     if teacher.endswith(".npy"):
         return saved_probs(teacher, n)[keep]
     return teacher_probs(teacher, images, keep_in=keep_in)

@@ -1,8 +1,8 @@
 """`ferkit train`: fit on Training, select on PublicTest, report PrivateTest once.
 
 Reads top to bottom: load data into one uint8 tensor, build the model, then per epoch
-`train_one_epoch` (batched augmentation, SGD, EMA) and `evaluate` (EMA weights, flip TTA on
-PublicTest), with an atomic checkpoint every epoch and the best one kept. Randomness per
+`train_one_epoch` (batched augmentation, SGD, EMA) and `scoring.evaluate` (EMA weights, flip
+TTA on PublicTest), with an atomic checkpoint every epoch and the best one kept. Randomness per
 epoch comes from (seed, epoch) alone, so `--resume` gives the same result as an
 uninterrupted run. Under `torchrun`, each process takes its share of every batch (DDP).
 """
@@ -10,7 +10,6 @@ uninterrupted run. Under `torchrun`, each process takes its share of every batch
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -24,7 +23,6 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from ferkit.core.atomic import write_text
 from ferkit.core.errors import FerkitError
 from ferkit.data import load_cache, resize_faces
 from ferkit.modelfile.classifier import Classifier
@@ -48,13 +46,13 @@ from ferkit.training.runs import (
     LAST,
     check_out,
     draw_curves,
-    load_checkpoint,
     log_epoch,
     restore,
     run_lock,
     save_checkpoint,
     write_run_info,
 )
+from ferkit.training.scoring import evaluate, final_report
 from ferkit.training.warmstart import rebuild_from_onnx, unfold_batchnorms
 
 POSTFIX_EVERY = 25  # optimiser steps between progress-bar loss/accuracy refreshes
@@ -107,7 +105,8 @@ def load_data(cfg: TrainConfig, device: torch.device) -> Data:
     tt = None
     if kd.teacher and (not kd.online or cleans):
         images, kept = tx[:, 0].cpu().numpy(), keep.cpu().numpy()
-        probs = teacher_targets(kd.teacher, images, n_train, kept, Path(cfg.out))
+        folders = (Path(cfg.data), Path(cfg.out))  # shared by the seeds, then this run's
+        probs = teacher_targets(kd.teacher, images, n_train, kept, folders)
         tt = torch.from_numpy(probs).to(device)
     if cleans:
         tx, ty, tt = clean_labels(tx, ty, tt, kd, keep_at_least=cfg.batch_size)
@@ -153,6 +152,8 @@ def train_one_epoch(
             raise Interrupted
         idx = perm[i * cfg.batch_size + rank * local : i * cfg.batch_size + (rank + 1) * local]
         x = augment(data.train_x[idx].float(), cfg.augment, aug_gen)
+        if epoch < cfg.small_epochs:  # progressive resizing: cheaper early epochs
+            x = F.interpolate(x, size=cfg.small_size, mode="bilinear", antialias=True)
         y = data.train_y[idx]
         targets = None if data.train_t is None else data.train_t[idx]
         if data.teacher is not None:  # before mixup/CutMix: mixed like the labels
@@ -220,30 +221,6 @@ def _loss(model: nn.Module, batch: tuple[Any, ...], cfg: TrainConfig) -> torch.T
     return _forward(model, batch, cfg)[1]
 
 
-@torch.no_grad()
-def predict_probs(
-    model: nn.Module, x: torch.Tensor, batch: int, flip: bool = False
-) -> torch.Tensor:
-    """Softmax probabilities for uint8 images [N, 1, H, W], or for their mirror images."""
-    model.eval()
-    out = []
-    for i in range(0, x.shape[0], batch):
-        xb = x[i : i + batch].float()
-        out.append(F.softmax(model(xb.flip(3) if flip else xb).float(), 1))
-    return torch.cat(out)
-
-
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int) -> dict[str, float]:
-    """Loss and accuracy, plain and with flip TTA (the mean of the image's and its mirror's)."""
-    plain = predict_probs(model, x, batch)
-    tta = 0.5 * (plain + predict_probs(model, x, batch, flip=True))
-    return {
-        "loss": F.nll_loss(plain.clamp_min(1e-12).log(), y).item(),
-        "acc": (plain.argmax(1) == y).float().mean().item(),
-        "acc_tta": (tta.argmax(1) == y).float().mean().item(),
-    }
-
-
 def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
     """Run (or resume) training into `cfg.out`; returns the final metrics of the best epoch.
     A folder that holds a run is refused unless `resume` or `overwrite`, and one that
@@ -282,6 +259,9 @@ def _train(cfg: TrainConfig, resume: bool, overwrite: bool) -> dict[str, Any]:
             f"--batch-size {cfg.batch_size}: the Training split has only {len(data.train_x)} "
             "images; give a batch size at most that"
         )
+    side = data.train_x.shape[-1]  # four 2x2 poolings leave at least 1 px of a 16 px face
+    if cfg.small_epochs and not 16 <= cfg.small_size < side:
+        raise FerkitError(f"small_size={cfg.small_size}: expected 16 up to {side - 1} px")
     if init_net is not None:
         if folded:
             unfold_batchnorms(init_net, folded, data.train_x)
@@ -372,23 +352,4 @@ def _train(cfg: TrainConfig, resume: bool, overwrite: bool) -> dict[str, Any]:
     result = final_report(run, cfg, device) if rank == 0 else {}
     if world > 1:
         dist.destroy_process_group()
-    return result
-
-
-def final_report(run: Path, cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
-    """Evaluate the best-on-PublicTest EMA weights once on PublicTest and PrivateTest."""
-    state = load_checkpoint(run / BEST)
-    model = build_model(cfg.model).to(device)
-    model.load_state_dict(state["ema"])
-    cache = load_cache(cfg.data)
-    result: dict[str, Any] = {"best_epoch": state["epoch"], "epochs": cfg.epochs}
-    for split in ("PublicTest", "PrivateTest"):
-        try:
-            x, y = cache.split(split, cfg.model.input_size)
-        except FerkitError:
-            continue  # a source without PrivateTest (own data)
-        xt = torch.from_numpy(x.copy()).unsqueeze(1).to(device)
-        m = evaluate(model, xt, torch.from_numpy(y.copy()).to(device), cfg.eval_batch)
-        result[split] = {"acc": m["acc"], "acc_tta": m["acc_tta"], "loss": m["loss"], "n": len(y)}
-    write_text(run / "final.json", json.dumps(result, indent=2) + "\n")
     return result

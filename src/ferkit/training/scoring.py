@@ -1,0 +1,65 @@
+"""Scoring during and after training: PublicTest every epoch (EMA weights, plain and flip
+TTA), and the best epoch once on PublicTest and PrivateTest at the end (`final.json`).
+PyTorch on the training device, not ONNX Runtime: the model is still a torch module here;
+`ferkit export` measures the exported file through the shared inference path.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ferkit.core.atomic import write_text
+from ferkit.core.errors import FerkitError
+from ferkit.data import load_cache
+from ferkit.training.config import TrainConfig
+from ferkit.training.networks import build_model
+from ferkit.training.runs import BEST, load_checkpoint
+
+
+@torch.no_grad()
+def predict_probs(
+    model: nn.Module, x: torch.Tensor, batch: int, flip: bool = False
+) -> torch.Tensor:
+    """Softmax probabilities for uint8 images [N, 1, H, W], or for their mirror images."""
+    model.eval()
+    out = []
+    for i in range(0, x.shape[0], batch):
+        xb = x[i : i + batch].float()
+        out.append(F.softmax(model(xb.flip(3) if flip else xb).float(), 1))
+    return torch.cat(out)
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int) -> dict[str, float]:
+    """Loss and accuracy, plain and with flip TTA (the mean of the image's and its mirror's)."""
+    plain = predict_probs(model, x, batch)
+    tta = 0.5 * (plain + predict_probs(model, x, batch, flip=True))
+    return {
+        "loss": F.nll_loss(plain.clamp_min(1e-12).log(), y).item(),
+        "acc": (plain.argmax(1) == y).float().mean().item(),
+        "acc_tta": (tta.argmax(1) == y).float().mean().item(),
+    }
+
+
+def final_report(run: Path, cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
+    """Evaluate the best-on-PublicTest EMA weights once on PublicTest and PrivateTest."""
+    state = load_checkpoint(run / BEST)
+    model = build_model(cfg.model).to(device)
+    model.load_state_dict(state["ema"])
+    cache = load_cache(cfg.data)
+    result: dict[str, Any] = {"best_epoch": state["epoch"], "epochs": cfg.epochs}
+    for split in ("PublicTest", "PrivateTest"):
+        try:
+            x, y = cache.split(split, cfg.model.input_size)
+        except FerkitError:
+            continue  # a source without PrivateTest (own data)
+        xt = torch.from_numpy(x.copy()).unsqueeze(1).to(device)
+        m = evaluate(model, xt, torch.from_numpy(y.copy()).to(device), cfg.eval_batch)
+        result[split] = {"acc": m["acc"], "acc_tta": m["acc_tta"], "loss": m["loss"], "n": len(y)}
+    write_text(run / "final.json", json.dumps(result, indent=2) + "\n")
+    return result
