@@ -153,3 +153,30 @@ def test_a_shipped_recipe_loads_by_name_and_a_missing_one_says_what_exists(tmp_p
     assert (cfg.model, cfg.optim, cfg.epochs) == (TrainConfig().model, TrainConfig().optim, 30)
     with pytest.raises(FerkitError, match=r"no such config file or shipped recipe \(.*robust"):
         load_toml(tmp_path / "nope.toml")
+
+
+def test_the_quick_recipe_distils_from_the_default_at_low_resolution_first(
+    small_cache, tmp_path, monkeypatch
+):
+    import json
+    import shutil
+
+    from ferkit.cli import main
+    from ferkit.training import cpu
+    from ferkit.training.config import load_toml
+
+    cfg = apply_overrides(TrainConfig(), load_toml("quick"))
+    assert (cfg.model.name, cfg.model.width, cfg.distill.teacher) == ("vgg-s", 32, "default")
+    assert cfg.bf16 and cfg.channels_last and 0 < cfg.small_epochs < cfg.epochs
+    assert 0 < cfg.distill.drop_below < 0.5 and cfg.small_size < cfg.model.input_size
+    # it trains as shipped, bar the size (tiny here); bf16 falls back where it is emulated
+    monkeypatch.setattr(cpu, "native_bf16", lambda device: False)
+    data, run = tmp_path / "data", tmp_path / "q"
+    shutil.copytree(small_cache, data, ignore=shutil.ignore_patterns("teacher-*"))
+    args = ["train", "--data", str(data), "--out", str(run), "--config", "quick"]
+    tiny = ["epochs=2", "small_epochs=1", "small_size=24", "model.width=8", "batch_size=32"]
+    assert main([*args, *(a for kv in tiny for a in ("--set", kv))]) == 0
+    saved = json.loads((run / "config.json").read_text())["config"]
+    assert (saved["bf16"], saved["channels_last"], saved["small_epochs"]) == (False, True, 1)
+    assert saved["distill"]["teacher"] == "default" and (run / "final.json").is_file()
+    assert len(list(data.glob("teacher-*.npy"))) == 1  # scored once, kept with the data
