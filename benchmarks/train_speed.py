@@ -19,10 +19,12 @@ MACs per image are those of the convolutions and linear layers in one training s
 (forward, and backward to the inputs and weights), counted by `torch.utils.flop_counter`;
 normalisation, activations and pooling are not MACs and are left out. Last, the seconds
 that scoring PublicTest after every epoch adds, as a share of an epoch. `--size 32` times
-the early epochs of progressive resizing (`--set small_size=32`).
+the early epochs of progressive resizing (`--set small_size=32`); `--profile` splits the
+fastest setting's step time between the convolutions, the network's other layers and the
+rest of the loop.
 
     python benchmarks/train_speed.py [--model vgg-s] [--width 32] [--size 48] [--steps 30]
-        [--compile] [--emulated] [--teacher default accurate ens.onnx] [--sam 0.05]
+        [--compile] [--profile] [--emulated] [--teacher default accurate ens.onnx] [--sam 0.05]
 """
 
 from __future__ import annotations
@@ -149,6 +151,37 @@ def scoring_seconds(cfg: TrainConfig) -> float:
     return time.perf_counter() - start
 
 
+def time_shares(s: Setting, steps: int) -> dict[str, float]:
+    """Share of a training step's CPU time (torch.profiler, self time per op) spent in
+    convolutions, in the network's other layers, and in the rest (augmentation, loss,
+    optimiser, EMA, and autograd's own fills and copies)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    groups = {
+        "convolutions": ("conv",),
+        "normalisation, activation, pooling": (
+            "batch_norm",
+            "threshold",
+            "relu",
+            "clamp_min",
+            "pool",
+            "linear",
+            "addmm",
+            "mm",
+        ),
+    }
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        images_per_second(s, steps)
+    shares = dict.fromkeys([*groups, "rest"], 0.0)
+    for event in prof.key_averages():
+        if event.key.startswith(("ProfilerStep", "autograd::engine")):
+            continue  # wrappers: their children are counted
+        group = next((g for g, keys in groups.items() if any(k in event.key for k in keys)), None)
+        shares[group or "rest"] += event.self_cpu_time_total
+    total = sum(shares.values())
+    return {g: t / total for g, t in shares.items()}
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="vgg-s")
@@ -156,6 +189,7 @@ def main() -> None:
     p.add_argument("--size", type=int, default=48, help="input pixels per side")
     p.add_argument("--steps", type=int, default=30, help="batches per timing")
     p.add_argument("--compile", action="store_true", help="also time torch.compile")
+    p.add_argument("--profile", action="store_true", help="where the fastest setting's time goes")
     p.add_argument("--emulated", action="store_true", help="time bf16 where it is emulated")
     p.add_argument("--teacher", nargs="*", default=[], help="ONNX teachers (or shipped names)")
     p.add_argument("--sam", type=float, default=0.0, help="also time SAM with this radius")
@@ -212,6 +246,9 @@ def main() -> None:
         of_gemm = f"{macs / gemm[s.cfg.bf16]:8.0%}" if s.cfg.bf16 in gemm else f"{'-':>8s}"
         print(f"{s.label:40s} {rate:7.0f} {rate / ref:5.2f}x {TRAIN_IMAGES / rate:8.1f}", end="")
         print(f" {macs / 1e9:9.1f} {of_peak} {of_gemm}")
+    if args.profile:
+        shares = time_shares(Setting(name, fastest), args.steps)
+        print(f"{name}: " + ", ".join(f"{g} {v:.0%}" for g, v in shares.items()))
     scoring, epoch = scoring_seconds(fastest), TRAIN_IMAGES / fastest_rate
     print(f"PublicTest scored after each epoch ({VAL_IMAGES:,} faces, flip TTA, fp32): ", end="")
     print(f"{scoring:.1f} s, {scoring / (epoch + scoring):.0%} of an epoch of {name}")
