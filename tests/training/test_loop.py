@@ -159,7 +159,7 @@ def test_bf16_trains_in_fp32_with_a_warning_where_the_cpu_emulates_it(
     monkeypatch.setattr(loop.cpu, "native_bf16", lambda device: native)
     loop.train(train_cfg(small_cache, tmp_path / "run", epochs=1, bf16=True))
     recorded = json.loads((tmp_path / "run" / "config.json").read_text())["config"]["bf16"]
-    warned = "--bf16 ignored, training in fp32" in capsys.readouterr().err
+    warned = "bf16 ignored, training in fp32" in capsys.readouterr().err
     # fp32 with the same seed is the plain run, loss for loss; bf16 rounds otherwise
     as_fp32 = (
         read_metrics(tmp_path / "run")[0]["train_loss"] == read_metrics(plain_run)[0]["train_loss"]

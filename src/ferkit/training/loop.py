@@ -244,7 +244,7 @@ def _train(cfg: TrainConfig, resume: bool, overwrite: bool) -> dict[str, Any]:
         raise FerkitError(f"batch size {cfg.batch_size} is not divisible by {world} processes")
     torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // world))
     if cfg.bf16 and not cpu.native_bf16(device):  # recorded as run: config.json says fp32
-        print(f"warning: --bf16 ignored, training in fp32: {cpu.summary()}", file=sys.stderr)
+        print(f"warning: bf16 ignored, training in fp32: {cpu.summary()}", file=sys.stderr)
         cfg = dataclasses.replace(cfg, bf16=False)
     run = Path(cfg.out)
     init_net = None
