@@ -65,8 +65,8 @@ class TrainConfig:
     input_size: int = 0
     # Progressive resizing: the first `small_epochs` epochs train on the augmented batches
     # resized to `small_size` px a side (bilinear, antialiased), at (small / input)^2 of the
-    # MACs per image; the later epochs and every evaluation see the full size. 0 = off.
-    small_epochs: int = 0
+    # MACs per image; the later epochs and every evaluation see the full size.
+    small_epochs: int = 0  # 0 = off
     small_size: int = 32
     # An exported single-network ONNX (file or shipped name, e.g. "default") to start from:
     # its architecture and normalisation replace `model`, its weights the random init.
