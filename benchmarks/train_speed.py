@@ -166,8 +166,7 @@ def time_shares(s: Setting, steps: int) -> dict[str, float]:
             "clamp_min",
             "pool",
             "linear",
-            "addmm",
-            "mm",
+            "mm",  # the linear layer's backward (and addmm)
         ),
     }
     with profile(activities=[ProfilerActivity.CPU]) as prof:

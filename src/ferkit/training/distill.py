@@ -13,7 +13,7 @@ clean the data: `distill.drop_below` drops the Training images whose label the t
 (`drop_noisy`), and `distill.relabel_above` gives an image the teacher's class when the
 teacher is confident the label is wrong (`relabel_confident`). The teacher may also be a
 `.npy` of its Training probabilities (`saved_probs`: what `ferkit evaluate TEACHER --split
-Training --out DIR` writes as DIR/probabilities.npy, or a teacher-HASH.npy kept by a run), so a
+Training --out DIR` writes as DIR/probabilities.npy, or a kept teacher-HASH.npy), so a
 machine without the teacher's file, or without the minutes to score with it, can still
 distil offline.
 """

@@ -97,6 +97,9 @@ def load_data(cfg: TrainConfig, device: torch.device) -> Data:
     if not kd.teacher and (kd.online or cleans):
         key = "online" if kd.online else "drop_below" if kd.drop_below else "relabel_above"
         raise FerkitError(f"distill.{key} needs a teacher: --set distill.teacher=MODEL.onnx")
+    side = cfg.input_size or tx.shape[-1]  # four 2x2 poolings leave 1 px of a 16 px face
+    if cfg.small_epochs and not 16 <= cfg.small_size < side:  # before the teacher's scoring
+        raise FerkitError(f"small_size={cfg.small_size}: expected 16 up to {side - 1} px")
     for key in ("drop_below", "relabel_above"):  # before the teacher's minutes of scoring
         if not 0 <= getattr(kd, key) <= 1:
             raise FerkitError(f"distill.{key}={getattr(kd, key)}: expected 0..1")
@@ -259,9 +262,6 @@ def _train(cfg: TrainConfig, resume: bool, overwrite: bool) -> dict[str, Any]:
             f"--batch-size {cfg.batch_size}: the Training split has only {len(data.train_x)} "
             "images; give a batch size at most that"
         )
-    side = data.train_x.shape[-1]  # four 2x2 poolings leave at least 1 px of a 16 px face
-    if cfg.small_epochs and not 16 <= cfg.small_size < side:
-        raise FerkitError(f"small_size={cfg.small_size}: expected 16 up to {side - 1} px")
     if init_net is not None:
         if folded:
             unfold_batchnorms(init_net, folded, data.train_x)
