@@ -198,3 +198,31 @@ def test_early_epochs_train_at_the_small_size_and_every_evaluation_at_full(
     assert sides[False] and set(sides[False]) == {48}
     with pytest.raises(FerkitError, match="small_size=48: expected 16 up to 47 px"):
         loop.train(train_cfg(small_cache, tmp_path / "bad", small_epochs=1, small_size=48))
+
+
+def test_eval_last_scores_only_the_last_epochs_and_trains_the_same(
+    small_cache, tmp_path, monkeypatch
+):
+    from ferkit.core.errors import FerkitError
+
+    calls: list[int] = []
+    score = loop.evaluate
+
+    def counted(model, x, y, batch):
+        calls.append(len(y))
+        return score(model, x, y, batch)
+
+    monkeypatch.setattr(loop, "evaluate", counted)
+    loop.train(train_cfg(small_cache, tmp_path / "every", epochs=3))
+    assert len(calls) == 3
+    calls.clear()
+    loop.train(train_cfg(small_cache, tmp_path / "last", epochs=3, eval_last=1))
+    assert len(calls) == 1  # epoch 3 alone; final.json scores through final_report
+    every, last = learned_metrics(tmp_path / "every"), learned_metrics(tmp_path / "last")
+    assert [r[:4] for r in every] == [r[:4] for r in last]  # skipping scores trains the same
+    assert every[-1] == last[-1]
+    assert [r[4:] for r in last[:2]] == [("nan",) * 3] * 2
+    final = json.loads((tmp_path / "last" / "final.json").read_text())
+    assert final["best_epoch"] == 3 and (tmp_path / "last" / "curves.png").stat().st_size > 0
+    with pytest.raises(FerkitError, match="eval_last=-1: expected 0"):
+        loop.train(train_cfg(small_cache, tmp_path / "bad", eval_last=-1))

@@ -142,11 +142,15 @@ def test_cutmix_pastes_one_box_and_weights_targets_by_area():
     assert torch.equal(again[0], out) and again[1][1] == lam
 
 
-def test_a_shipped_recipe_loads_by_name_and_a_missing_one_says_what_exists(tmp_path):
+def test_a_shipped_recipe_loads_by_name_and_a_missing_one_says_what_exists(tmp_path, capsys):
+    from ferkit.cli import main
     from ferkit.core.errors import FerkitError
     from ferkit.training.config import load_toml, recipe_names
 
-    assert "robust" in recipe_names()
+    assert {"quick", "robust"} <= set(recipe_names())
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "shipped recipe by name: quick, robust" in " ".join(capsys.readouterr().out.split())
     cfg = apply_overrides(TrainConfig(), load_toml("robust"))
     a = cfg.augment
     assert min(a.light_p, a.blur_p, a.noise_p, a.turn_p, a.occlude_p) > 0  # every family on
@@ -169,14 +173,17 @@ def test_the_quick_recipe_distils_from_the_default_at_low_resolution_first(
     assert (cfg.model.name, cfg.model.width, cfg.distill.teacher) == ("vgg-s", 32, "default")
     assert cfg.bf16 and cfg.channels_last and 0 < cfg.small_epochs < cfg.epochs
     assert 0 < cfg.distill.drop_below < 0.5 and cfg.small_size < cfg.model.input_size
+    assert 0 < cfg.eval_last < cfg.epochs - cfg.small_epochs  # scored at full size only
     # it trains as shipped, bar the size (tiny here); bf16 falls back where it is emulated
     monkeypatch.setattr(cpu, "native_bf16", lambda device: False)
     data, run = tmp_path / "data", tmp_path / "q"
     shutil.copytree(small_cache, data, ignore=shutil.ignore_patterns("teacher-*"))
     args = ["train", "--data", str(data), "--out", str(run), "--config", "quick"]
     tiny = ["epochs=2", "small_epochs=1", "small_size=24", "model.width=8", "batch_size=32"]
+    tiny.append("eval_last=1")
     assert main([*args, *(a for kv in tiny for a in ("--set", kv))]) == 0
     saved = json.loads((run / "config.json").read_text())["config"]
     assert (saved["bf16"], saved["channels_last"], saved["small_epochs"]) == (False, True, 1)
+    assert json.loads((run / "final.json").read_text())["best_epoch"] == 2  # scored alone
     assert saved["distill"]["teacher"] == "default" and (run / "final.json").is_file()
     assert len(list(data.glob("teacher-*.npy"))) == 1  # scored once, kept with the data

@@ -10,6 +10,7 @@ from ferkit.cli.options import SEED, SHIPPED_NAMES, ranged
 from ferkit.core.console import console as _console
 from ferkit.core.errors import FerkitError
 from ferkit.core.extras import require_torch
+from ferkit.training.recipes import recipe_names  # torch-free: names the TOML files
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -101,7 +102,7 @@ def add_train_command(sub) -> None:
     p.add_argument(
         "--config",
         help="TOML file of settings ([model], [optim], [augment] tables), or a shipped "
-        "recipe by name: robust (degradations for real cameras)",
+        f"recipe by name: {', '.join(recipe_names())} (docs/training.md)",
     )
     p.add_argument(
         "--set",

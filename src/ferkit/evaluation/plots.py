@@ -30,14 +30,17 @@ def training_curves(metrics_csv: Path, path: Path) -> Path:
     ax_acc.plot(epochs, col("train_acc"), label="Training (augmented)")
     ax_acc.plot(epochs, col("val_acc"), label="PublicTest (EMA)")
     ax_acc.plot(epochs, col("val_acc_tta"), label="PublicTest (EMA, flip TTA)")
-    best = max(range(len(rows)), key=lambda i: col("val_acc_tta")[i])
-    ax_acc.scatter(
-        [epochs[best]],
-        [col("val_acc_tta")[best]],
-        color="black",
-        zorder=3,
-        label=f"best {col('val_acc_tta')[best]:.2%} @ {epochs[best]}",
-    )
+    tta = col("val_acc_tta")  # nan where PublicTest was not scored (eval_last): no point
+    scored = [i for i, a in enumerate(tta) if a == a]
+    if scored:
+        best = max(scored, key=lambda i: tta[i])
+        ax_acc.scatter(
+            [epochs[best]],
+            [tta[best]],
+            color="black",
+            zorder=3,
+            label=f"best {tta[best]:.2%} @ {epochs[best]}",
+        )
     ax_acc.set_title("accuracy")
     for ax in (ax_loss, ax_acc):
         ax.set_xlabel("epoch")

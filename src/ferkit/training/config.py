@@ -15,6 +15,7 @@ from typing import Any
 from ferkit.core.errors import FerkitError
 from ferkit.training.augment import AugmentConfig
 from ferkit.training.networks import ModelConfig
+from ferkit.training.recipes import RECIPES, recipe_names
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,10 @@ class TrainConfig:
     bf16: bool = False  # bf16 autocast for the forward pass
     channels_last: bool = False  # NHWC memory layout
     eval_batch: int = 512  # images per evaluation batch
+    # Score PublicTest (the EMA weights, plain and flip TTA) only in the last N epochs, where
+    # a decaying schedule puts the best one; 0 = every epoch. Each score costs two passes
+    # over PublicTest's 3,589 faces (docs/training.md, "Less scoring").
+    eval_last: int = 0
     train_limit: int = 0  # a seeded random N of the Training images (0 = all), for smoke runs
     # Pixels a side the network sees: the faces are resized to it on loading (area
     # interpolation, as inference resizes a crop). 0: --init's size, else the data's.
@@ -130,14 +135,6 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[prefix + k] = v
     return out
-
-
-RECIPES = Path(__file__).parent / "recipes"  # shipped TOML recipes, `--config NAME`
-
-
-def recipe_names() -> list[str]:
-    """Names of the recipes shipped with ferkit (`ferkit train --config robust`)."""
-    return sorted(p.stem for p in RECIPES.glob("*.toml"))
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

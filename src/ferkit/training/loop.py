@@ -52,7 +52,7 @@ from ferkit.training.runs import (
     save_checkpoint,
     write_run_info,
 )
-from ferkit.training.scoring import evaluate, final_report
+from ferkit.training.scoring import UNSCORED, evaluate, final_report, scored
 from ferkit.training.warmstart import rebuild_from_onnx, unfold_batchnorms
 
 POSTFIX_EVERY = 25  # optimiser steps between progress-bar loss/accuracy refreshes
@@ -243,6 +243,8 @@ def _train(cfg: TrainConfig, resume: bool, overwrite: bool) -> dict[str, Any]:
         raise FerkitError("--device cuda: no CUDA GPU is available to torch")
     if cfg.augment.mixup > 0 and cfg.augment.cutmix > 0:
         raise FerkitError("augment.mixup and augment.cutmix are exclusive: set one of them")
+    if cfg.eval_last < 0:
+        raise FerkitError(f"eval_last={cfg.eval_last}: expected 0 (every epoch) or more")
     if cfg.batch_size % world:
         raise FerkitError(f"batch size {cfg.batch_size} is not divisible by {world} processes")
     torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // world))
@@ -310,7 +312,9 @@ def _train(cfg: TrainConfig, resume: bool, overwrite: bool) -> dict[str, Any]:
         for epoch in range(start_epoch, cfg.epochs):
             stats = train_one_epoch(model, ema, opt, data, cfg, epoch, step, stop)
             step = stats.pop("step")
-            val = evaluate(ema.model, data.val_x, data.val_y, cfg.eval_batch)
+            val = UNSCORED
+            if scored(epoch, cfg):
+                val = evaluate(ema.model, data.val_x, data.val_y, cfg.eval_batch)
             row = {
                 "epoch": epoch + 1,
                 **stats,
@@ -337,10 +341,15 @@ def _train(cfg: TrainConfig, resume: bool, overwrite: bool) -> dict[str, Any]:
                 stale = epoch + 1 < cfg.epochs and time.monotonic() - drawn < CURVES_EVERY_S
                 log_epoch(run, row, redraw=not stale)
                 drawn = drawn if stale else time.monotonic()
+                public = (
+                    f"PublicTest acc {val['acc']:.4f} (flip TTA {val['acc_tta']:.4f}), best "
+                    f"{best['val_acc_tta']:.4f} @ {best['epoch']}"
+                    if scored(epoch, cfg)
+                    else f"PublicTest scored from epoch {cfg.epochs - cfg.eval_last + 1}"
+                )
                 print(
-                    f"epoch {epoch + 1}: train acc {row['train_acc']:.4f}, PublicTest acc "
-                    f"{val['acc']:.4f} (flip TTA {val['acc_tta']:.4f}), best "
-                    f"{best['val_acc_tta']:.4f} @ {best['epoch']}, {row['img_per_s']:.0f} img/s",
+                    f"epoch {epoch + 1}: train acc {row['train_acc']:.4f}, {public}, "
+                    f"{row['img_per_s']:.0f} img/s",
                     file=sys.stderr,
                 )
     finally:

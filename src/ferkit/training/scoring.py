@@ -1,5 +1,6 @@
-"""Scoring during and after training: PublicTest every epoch (EMA weights, plain and flip
-TTA), and the best epoch once on PublicTest and PrivateTest at the end (`final.json`).
+"""Scoring during and after training: PublicTest every epoch, or the last `eval_last` (EMA
+weights, plain and flip TTA), and the best epoch once on PublicTest and PrivateTest at the
+end (`final.json`).
 PyTorch on the training device, not ONNX Runtime: the model is still a torch module here;
 `ferkit export` measures the exported file through the shared inference path.
 """
@@ -7,6 +8,7 @@ PyTorch on the training device, not ONNX Runtime: the model is still a torch mod
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,13 @@ from ferkit.data import load_cache
 from ferkit.training.config import TrainConfig
 from ferkit.training.networks import build_model
 from ferkit.training.runs import BEST, load_checkpoint
+
+UNSCORED = {"loss": math.nan, "acc": math.nan, "acc_tta": math.nan}  # never the best epoch
+
+
+def scored(epoch: int, cfg: TrainConfig) -> bool:
+    """Whether PublicTest scores `epoch` (0-based): every one, or only the last `eval_last`."""
+    return not cfg.eval_last or epoch >= cfg.epochs - cfg.eval_last
 
 
 @torch.no_grad()
