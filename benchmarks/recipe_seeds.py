@@ -3,11 +3,12 @@
 Runs `ferkit train --config RECIPE --seed S` for each seed, one after another, each timed
 from the command's start to its end (scoring the teacher, every epoch's evaluation and the
 final PublicTest and PrivateTest report included), and records the wall seconds and the CPU
-in the run folder (`wall.json`). A run folder that already holds `final.json` is read, not
-trained again; an unfinished one is resumed, and its wall time is then this session's
-alone, which its line says. Prints one line per seed and the mean +- sample std over
-them: PublicTest and PrivateTest with flip TTA, as `final.json` has them for the epoch
-chosen on PublicTest.
+in the run folder (`wall.json`). The line splits them into training, scoring PublicTest
+after the epochs, and the rest (loading, scoring the teacher, the final report), from
+`metrics.csv`. A run folder that already holds `final.json` is read, not trained again; an
+unfinished one is resumed, and its wall time is then this session's alone, which its line
+says. Prints one line per seed and the mean +- sample std over them: PublicTest and
+PrivateTest with flip TTA, as `final.json` has them for the epoch chosen on PublicTest.
 
     python benchmarks/recipe_seeds.py --data data/fer2013 --config quick --seeds 0 1 2 \\
         --out runs/quick [--set KEY=VALUE ...]
@@ -18,6 +19,7 @@ Run folders are OUT-s0, OUT-s1, ...; `--set` is passed to every run.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import statistics
 import subprocess
@@ -46,6 +48,19 @@ def train(run: Path, args: argparse.Namespace, seed: int) -> None:
     write_text(run / "wall.json", json.dumps(record) + "\n")
 
 
+def where_it_went(run: Path, seconds: float) -> str:
+    """The wall time split into training, scoring PublicTest after the epochs, and the rest
+    (loading, scoring the teacher, the final report), from the run's metrics.csv."""
+    with open(run / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    train = sum(float(r["epoch_s"]) for r in rows)
+    if not all(r.get("eval_s") for r in rows):  # a run from before the column
+        return f"training {train / 60:.1f}, the rest {(seconds - train) / 60:.1f} min"
+    scoring = sum(float(r["eval_s"]) for r in rows)
+    rest = seconds - train - scoring
+    return f"training {train / 60:.1f}, scoring {scoring / 60:.1f}, rest {rest / 60:.1f} min"
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--data", default="data/fer2013")
@@ -61,9 +76,11 @@ def main() -> None:
             train(run, args, seed)
         final = json.loads((run / "final.json").read_text())
         wall = json.loads((run / "wall.json").read_text()) if (run / "wall.json").is_file() else {}
-        minutes = f"{wall['seconds'] / 60:5.1f} min" if wall else "wall time not recorded"
+        minutes = "wall time not recorded"
+        if wall and not wall["resumed"]:
+            minutes = f"{wall['seconds'] / 60:5.1f} min ({where_it_went(run, wall['seconds'])})"
         if wall.get("resumed"):
-            minutes += " (resumed: the earlier sessions are not counted)"
+            minutes = f"{wall['seconds'] / 60:5.1f} min (resumed: earlier sessions not counted)"
         public.append(100 * final["PublicTest"]["acc_tta"])
         private.append(100 * final["PrivateTest"]["acc_tta"])
         print(

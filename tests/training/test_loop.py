@@ -222,6 +222,8 @@ def test_eval_last_scores_only_the_last_epochs_and_trains_the_same(
     assert [r[:4] for r in every] == [r[:4] for r in last]  # skipping scores trains the same
     assert every[-1] == last[-1]
     assert [r[4:] for r in last[:2]] == [("nan",) * 3] * 2
+    seconds = [float(r["eval_s"]) for r in read_metrics(tmp_path / "last")]
+    assert 0 < max(seconds[:2]) < seconds[2] / 50  # metrics.csv times the scoring alone
     final = json.loads((tmp_path / "last" / "final.json").read_text())
     assert final["best_epoch"] == 3 and (tmp_path / "last" / "curves.png").stat().st_size > 0
     with pytest.raises(FerkitError, match="eval_last=-1: expected 0"):

@@ -312,7 +312,7 @@ def _train(cfg: TrainConfig, resume: bool, overwrite: bool) -> dict[str, Any]:
         for epoch in range(start_epoch, cfg.epochs):
             stats = train_one_epoch(model, ema, opt, data, cfg, epoch, step, stop)
             step = stats.pop("step")
-            val = UNSCORED
+            val, tick = UNSCORED, time.perf_counter()
             if scored(epoch, cfg):
                 val = evaluate(ema.model, data.val_x, data.val_y, cfg.eval_batch)
             row = {
@@ -321,6 +321,7 @@ def _train(cfg: TrainConfig, resume: bool, overwrite: bool) -> dict[str, Any]:
                 "val_loss": val["loss"],
                 "val_acc": val["acc"],
                 "val_acc_tta": val["acc_tta"],
+                "eval_s": time.perf_counter() - tick,
             }
             if rank == 0:
                 improved = row["val_acc_tta"] > best["val_acc_tta"]

@@ -36,7 +36,8 @@ FIELDS = [
     "val_acc",
     "val_acc_tta",
     "img_per_s",
-    "epoch_s",
+    "epoch_s",  # training seconds of the epoch
+    "eval_s",  # seconds scoring PublicTest after it (0 where eval_last skips it)
 ]
 
 
