@@ -77,10 +77,10 @@ def main() -> None:
         final = json.loads((run / "final.json").read_text())
         wall = json.loads((run / "wall.json").read_text()) if (run / "wall.json").is_file() else {}
         minutes = "wall time not recorded"
-        if wall and not wall["resumed"]:
-            minutes = f"{wall['seconds'] / 60:5.1f} min ({where_it_went(run, wall['seconds'])})"
         if wall.get("resumed"):
             minutes = f"{wall['seconds'] / 60:5.1f} min (resumed: earlier sessions not counted)"
+        elif wall:
+            minutes = f"{wall['seconds'] / 60:5.1f} min ({where_it_went(run, wall['seconds'])})"
         public.append(100 * final["PublicTest"]["acc_tta"])
         private.append(100 * final["PrivateTest"]["acc_tta"])
         print(
