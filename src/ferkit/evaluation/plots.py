@@ -14,6 +14,7 @@ from ferkit.core.labels import COLOURS, LABELS
 def training_curves(metrics_csv: Path, path: Path) -> Path:
     """Loss and accuracy per epoch, Training vs PublicTest, from a run's metrics.csv."""
     import csv
+    import math
 
     plt = pyplot()
     with open(metrics_csv, newline="") as f:
@@ -31,7 +32,7 @@ def training_curves(metrics_csv: Path, path: Path) -> Path:
     ax_acc.plot(epochs, col("val_acc"), label="PublicTest (EMA)")
     ax_acc.plot(epochs, col("val_acc_tta"), label="PublicTest (EMA, flip TTA)")
     tta = col("val_acc_tta")  # nan where PublicTest was not scored (eval_last): no point
-    scored = [i for i, a in enumerate(tta) if a == a]
+    scored = [i for i, a in enumerate(tta) if not math.isnan(a)]
     if scored:
         best = max(scored, key=lambda i: tta[i])
         ax_acc.scatter(

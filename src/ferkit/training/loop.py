@@ -312,8 +312,8 @@ def _train(cfg: TrainConfig, resume: bool, overwrite: bool) -> dict[str, Any]:
         for epoch in range(start_epoch, cfg.epochs):
             stats = train_one_epoch(model, ema, opt, data, cfg, epoch, step, stop)
             step = stats.pop("step")
-            val, tick = UNSCORED, time.perf_counter()
-            if scored(epoch, cfg):
+            val, tick, scoring = UNSCORED, time.perf_counter(), scored(epoch, cfg)
+            if scoring:
                 val = evaluate(ema.model, data.val_x, data.val_y, cfg.eval_batch)
             row = {
                 "epoch": epoch + 1,
@@ -345,7 +345,7 @@ def _train(cfg: TrainConfig, resume: bool, overwrite: bool) -> dict[str, Any]:
                 public = (
                     f"PublicTest acc {val['acc']:.4f} (flip TTA {val['acc_tta']:.4f}), best "
                     f"{best['val_acc_tta']:.4f} @ {best['epoch']}"
-                    if scored(epoch, cfg)
+                    if scoring
                     else f"PublicTest scored from epoch {cfg.epochs - cfg.eval_last + 1}"
                 )
                 print(
