@@ -36,9 +36,11 @@ class ShippedModel:
 
 
 def _network(arch: dict) -> str:
-    """`vgg-s w32`, with its photometric layer when it has one: `vgg-s w32 (equalize)`."""
+    """`vgg-s w32`, with its photometric layer when it has one: `vgg-s w32 (equalize)`, and
+    `whitened` after the width for a whitened first layer."""
     layer = arch.get("photometric", "none")  # absent: exported before the layer existed
-    return f"{arch['name']} w{arch['width']}" + ("" if layer == "none" else f" ({layer})")
+    name = f"{arch['name']} w{arch['width']}" + (" whitened" if arch.get("whiten") else "")
+    return name + ("" if layer == "none" else f" ({layer})")
 
 
 def architecture_line(meta: dict[str, str]) -> str:

@@ -30,7 +30,7 @@ from ferkit.training import cpu
 from ferkit.training.augment import augment, cutmix, mixup
 from ferkit.training.config import TrainConfig
 from ferkit.training.distill import batch_probs, clean_labels, teacher_targets, training_loss
-from ferkit.training.networks import build_model, count_params
+from ferkit.training.networks import build_model, count_params, fit_whitening
 from ferkit.training.optim import EMA, lr_at, param_groups, sam_gradients
 from ferkit.training.procs import (
     catch_signals,
@@ -56,6 +56,7 @@ from ferkit.training.scoring import UNSCORED, evaluate, final_report, scored
 from ferkit.training.warmstart import rebuild_from_onnx, unfold_batchnorms
 
 POSTFIX_EVERY = 25  # optimiser steps between progress-bar loss/accuracy refreshes
+WHITEN_FIT = 2000  # Training images whose 3x3 patches fit a whitened first layer (4 M patches)
 CURVES_EVERY_S = 30.0  # curves.png is redrawn at most this often (s), and after the last epoch
 
 
@@ -280,6 +281,8 @@ def _train(cfg: TrainConfig, resume: bool, overwrite: bool) -> dict[str, Any]:
         cfg = dataclasses.replace(cfg, model=model_cfg)
     torch.manual_seed(cfg.seed)
     model = (build_model(cfg.model) if init_net is None else init_net).to(device)
+    if init_net is None and not resume:  # a fresh whitened first layer, from the data
+        fit_whitening(model, data.train_x[:WHITEN_FIT])
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     ema = EMA(model, cfg.optim.ema_decay)
