@@ -62,9 +62,11 @@ def test_a_run_fits_it_once_trains_the_rest_and_exports_it(small_cache, tmp_path
     first = state["ema"]["features.1.weight"]
     # fitted to the run's Training faces: the same weights as a fresh fit to them
     training, _ = load_cache(small_cache).split("Training")
+    torch.manual_seed(0)  # the run's seed: `net` starts where the run started
     net = build_model(ModelConfig(**state["config"]["model"]))
     fit_whitening(net, torch.from_numpy(training)[:, None])
     torch.testing.assert_close(first, net.features[1].weight, rtol=1e-5, atol=1e-5)
+    # the bias left its initial value: it is trained
     assert not torch.equal(state["ema"]["features.1.bias"], net.features[1].bias.detach())
 
     meta = export(run, tmp_path / "w.onnx")["metadata"]
