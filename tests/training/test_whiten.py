@@ -62,7 +62,7 @@ def test_a_run_fits_it_once_trains_the_rest_and_exports_it(small_cache, tmp_path
     first = state["ema"]["features.1.weight"]
     # fitted to the run's Training faces: the same weights as a fresh fit to them
     training, _ = load_cache(small_cache).split("Training")
-    torch.manual_seed(0)  # the run's seed: `net` starts where the run started
+    torch.manual_seed(state["config"]["seed"])  # `net` starts where the run started
     net = build_model(ModelConfig(**state["config"]["model"]))
     fit_whitening(net, torch.from_numpy(training)[:, None])
     torch.testing.assert_close(first, net.features[1].weight, rtol=1e-5, atol=1e-5)
