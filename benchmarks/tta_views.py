@@ -2,7 +2,7 @@
 weights averaged over sets of views (the table in benchmarks/RECIPES.md).
 
 The zoom and rotations are the ones `ferkit export --tta views8` puts in the graph
-(`ferkit.export.Probabilities`); 2-pixel shifts are measured here only. PublicTest only:
+(`ferkit.training.views.Probabilities`); 2-pixel shifts are measured here only. PublicTest only:
 views are chosen there, never on PrivateTest.
 
     python benchmarks/tta_views.py runs/vgg32-e100 [--data data/fer2013]
@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from ferkit.data import load_cache
-from ferkit.export.torch_export import Probabilities, load_run_model
+from ferkit.export.torch_export import load_run_model
+from ferkit.training.views import Probabilities
 
 SHIFT_PX = 2
 

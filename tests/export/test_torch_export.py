@@ -76,11 +76,45 @@ def test_export_contract_parity_and_flip_invariance(easy_cache, tmp_path):
     assert not np.allclose(v8.classify(faces), p, atol=1e-3)
 
 
+def test_a_run_scores_and_exports_with_the_views_its_recipe_names(easy_cache, tmp_path):
+    """`tta = "views8"` (as in `--config quick`): the final report scores the best epoch
+    with those views too, the export writes them without --tta, and the file's recorded
+    accuracy is the report's, which ONNX Runtime reproduces from the graph."""
+    from ferkit.core.errors import FerkitError
+    from ferkit.export.pipeline import ExportConfig, run_export
+    from ferkit.export.torch_export import export
+    from ferkit.modelfile.metadata import read_metadata
+    from ferkit.modelfile.scoring import split_accuracies
+
+    run = tmp_path / "run"
+    final = loop.train(train_cfg(easy_cache, run, epochs=1, tta="views8"))
+    assert final["tta"] == "views8"
+    assert json.loads((run / "final.json").read_text()) == final
+    exported = export(run, tmp_path / "v8.onnx", tta="views8")["metadata"]
+    measured = split_accuracies(tmp_path / "v8.onnx", easy_cache)
+    for split in ("PublicTest", "PrivateTest"):
+        views = final[split]["acc_views"]
+        assert exported[f"accuracy_{split}"] == f"{views:.4f}"  # recorded, not measured again
+        assert measured[split] == pytest.approx(views, abs=1e-6)  # what the graph computes
+    # the 8 views are not the flip's 2: this seeded run scores them differently
+    assert final["PublicTest"]["acc_views"] != final["PublicTest"]["acc_tta"]
+    run_export(ExportConfig(sources=(str(run),), out=tmp_path / "auto.onnx"))
+    assert read_metadata(tmp_path / "auto.onnx")["tta"] == "views8"  # the run's, by default
+    flip = export(run, tmp_path / "flip.onnx", tta="hflip")["metadata"]
+    assert flip["accuracy_PrivateTest"] == f"{final['PrivateTest']['acc_tta']:.4f}"
+    with pytest.raises(FerkitError, match="tta='views4': expected one of none, hflip"):
+        loop.train(train_cfg(easy_cache, tmp_path / "bad", tta="views4"))
+    plain = tmp_path / "plain"
+    loop.train(train_cfg(easy_cache, plain, epochs=1))  # hflip: recorded as such
+    with pytest.raises(FerkitError, match=r"different views \(hflip, views8\): choose"):
+        run_export(ExportConfig(sources=(str(run), str(plain)), out=tmp_path / "mixed.onnx"))
+
+
 def test_tta_views_rotate_about_the_centre_and_zoom():
     import torch.nn.functional as F
     from torch import nn
 
-    from ferkit.export.torch_export import Probabilities, _rotation_grid
+    from ferkit.training.views import Probabilities, _rotation_grid
 
     x = torch.arange(48 * 48, dtype=torch.float32).reshape(1, 1, 48, 48)
 

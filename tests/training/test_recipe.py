@@ -174,6 +174,7 @@ def test_the_quick_recipe_distils_from_the_default_at_low_resolution_first(
     assert cfg.bf16 and cfg.channels_last and 0 < cfg.small_epochs < cfg.epochs
     assert 0 < cfg.distill.drop_below < 0.5 and cfg.small_size < cfg.model.input_size
     assert 0 < cfg.eval_last < cfg.epochs - cfg.small_epochs  # scored at full size only
+    assert cfg.tta == "views8"  # reported and exported with 8 views
     # it trains as shipped, bar the size (tiny here); bf16 falls back where it is emulated
     monkeypatch.setattr(cpu, "native_bf16", lambda device: False)
     data, run = tmp_path / "data", tmp_path / "q"
@@ -184,6 +185,8 @@ def test_the_quick_recipe_distils_from_the_default_at_low_resolution_first(
     assert main([*args, *(a for kv in tiny for a in ("--set", kv))]) == 0
     saved = json.loads((run / "config.json").read_text())["config"]
     assert (saved["bf16"], saved["channels_last"], saved["small_epochs"]) == (False, True, 1)
-    assert json.loads((run / "final.json").read_text())["best_epoch"] == 2  # scored alone
+    final = json.loads((run / "final.json").read_text())
+    assert final["best_epoch"] == 2 and final["tta"] == "views8"  # scored alone, 8 views
+    assert 0 <= final["PrivateTest"]["acc_views"] <= 1
     assert saved["distill"]["teacher"] == "default" and (run / "final.json").is_file()
     assert len(list(data.glob("teacher-*.npy"))) == 1  # scored once, kept with the data

@@ -47,9 +47,10 @@ def add_export_command(sub) -> None:
     p.add_argument(
         "--tta",
         choices=TTA_MODES,
-        help="test-time views averaged inside the graph: none, hflip (default for run folders: "
-        "the image and its mirror) or views8 (+ a zoom and two rotations, each mirrored; 4x "
-        "slower); with one model file alone, that network exported again (fp32) with these views",
+        help="test-time views averaged inside the graph: none, hflip (the image and its "
+        "mirror) or views8 (+ a zoom and two rotations, each mirrored; 4x slower); default for "
+        "run folders: the views their recipe names (config `tta`: hflip, views8 for --config "
+        "quick); with one model file alone, that network exported again (fp32) with these views",
     )
     p.add_argument(
         "--choose-on",

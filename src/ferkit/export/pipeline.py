@@ -32,7 +32,7 @@ from ferkit.modelfile.shipped import is_model_file, resolve_model
 class ExportConfig:
     sources: tuple[str, ...]  # run folders, .onnx files and shipped models' names
     out: Path
-    tta: str | None = None  # None: "hflip" for run folders; model files keep their own
+    tta: str | None = None  # None: the run folders' own (config `tta`); files keep theirs
     choose_on: str | None = None  # a validation split to choose the members on
     int8: bool = False
     data: Path | None = None  # calibration and measurement; default: the first run's data
@@ -43,7 +43,6 @@ def run_export(cfg: ExportConfig) -> list[str]:
     """Write `cfg.out` from `cfg.sources`; returns the report's lines."""
     files = [s for s in cfg.sources if is_model_file(s)]
     runs = [Path(s) for s in cfg.sources if not is_model_file(s)]
-    tta = cfg.tta or "hflip"
     if files and len(cfg.sources) == 1 and not cfg.tta:  # quantise it (onnx, not torch)
         if not cfg.int8:
             raise FerkitError(
@@ -55,6 +54,7 @@ def run_export(cfg: ExportConfig) -> list[str]:
     alone = bool(files) and len(cfg.sources) == 1  # one network, new views: torch rebuilds it
     if runs or alone:
         require_torch()
+    tta = cfg.tta or (runs_tta(runs) if runs else "hflip")
     data = cfg.data or (run_data(runs[0]) if runs else None)
     if files:  # an ensemble grown from exported models (and runs): stage 1, then stage 2
         if alone:
@@ -74,6 +74,17 @@ def run_data(run: Path) -> Path:
     from ferkit.training.runs import read_run_config
 
     return Path(read_run_config(run).data)
+
+
+def runs_tta(runs: list[Path]) -> str:
+    """The test-time views the run folders' recipes export with (their config's `tta`);
+    `--tta` decides where they differ."""
+    from ferkit.training.runs import read_run_config
+
+    ttas = sorted({read_run_config(run).tta for run in runs})
+    if len(ttas) > 1:
+        raise FerkitError(f"the runs name different views ({', '.join(ttas)}): choose with --tta")
+    return ttas[0]
 
 
 def to_onnx_files(sources: Sequence[str], tmp: Path, tta: str) -> tuple[list[Path], list[str]]:

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ferkit.core.atomic import atomic_path
@@ -26,57 +25,10 @@ from ferkit.core.errors import FerkitError
 from ferkit.core.labels import LABELS
 from ferkit.core.version import __version__
 from ferkit.export.macs import count_macs
-from ferkit.modelfile.metadata import TTA_MODES
 from ferkit.training.networks import ModelConfig, build_model
+from ferkit.training.views import Probabilities
 
 PARITY_TOLERANCE = 1e-4  # max abs difference of probabilities, torch vs ONNX Runtime
-
-
-TTA_ZOOM_PX = 2  # "views8" zoom: crop this many pixels off each side, resize back (48 px: 9%)
-TTA_ROTATE_DEG = 8.0  # "views8" rotations: +-8 degrees, well inside training's +-15
-
-
-def _rotation_grid(size: int, degrees: float) -> torch.Tensor:
-    """Sampling grid [1, size, size, 2] that rotates an image about its centre."""
-    t = torch.tensor(degrees * torch.pi / 180)
-    theta = torch.stack(
-        [torch.stack([t.cos(), -t.sin(), t * 0]), torch.stack([t.sin(), t.cos(), t * 0])]
-    )
-    return F.affine_grid(theta[None], [1, 1, size, size], align_corners=False)
-
-
-class Probabilities(nn.Module):
-    """Softmax of the model, averaged over test-time views of the image (`tta`): "none";
-    "hflip": the image and its mirror; "views8": the image, a 9% zoom and +-8 degree
-    rotations, each also mirrored (4x the cost of "hflip"; about +1 point on PublicTest
-    for the width-32 VGG, measured in benchmarks/RECIPES.md)."""
-
-    def __init__(self, model: nn.Module, tta: str, size: int = 48) -> None:
-        super().__init__()
-        if tta not in TTA_MODES:
-            raise FerkitError(f"unknown TTA '{tta}'; expected one of {', '.join(TTA_MODES)}")
-        self.model, self.tta, self.size = model, tta, size
-        grids = [_rotation_grid(size, d) for d in (-TTA_ROTATE_DEG, TTA_ROTATE_DEG)]
-        self.register_buffer("grids", torch.cat(grids), persistent=False)
-        self.eval()  # the wrapper too: the exporter restores the wrapper's mode recursively
-
-    def views(self, image: torch.Tensor) -> list[torch.Tensor]:
-        views = [image]
-        if self.tta == "views8":
-            z, s = TTA_ZOOM_PX, self.size
-            crop = image[:, :, z : s - z, z : s - z]
-            views.append(F.interpolate(crop, size=(s, s), mode="bilinear", align_corners=False))
-            for grid in self.grids:
-                g = grid[None].expand(image.shape[0], -1, -1, -1)
-                views.append(F.grid_sample(image, g, padding_mode="border", align_corners=False))
-        if self.tta != "none":
-            views += [torch.flip(v, dims=[3]) for v in views]
-        return views
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        views = self.views(image)
-        p = F.softmax(self.model(torch.cat(views)), dim=1)  # one batch of all views
-        return p.reshape(len(views), image.shape[0], -1).mean(0)
 
 
 def load_run_model(run: Path) -> tuple[nn.Module, dict[str, Any]]:
@@ -147,9 +99,21 @@ def _contract(size: int, tta: str) -> dict[str, str]:
     }
 
 
+def recorded_accuracy(final: dict[str, Any], split: str, tta: str) -> float | None:
+    """What training's final report (`final.json`) measured on `split` with `tta`'s views;
+    None where it did not (the CLI measures the exported file when it has the data)."""
+    scores = final.get(split)
+    if not scores:
+        return None
+    if final.get("tta") == tta and "acc_views" in scores:  # the run's own views
+        return scores["acc_views"]
+    key = {"none": "acc", "hflip": "acc_tta"}.get(tta)  # scored by every final report
+    return scores[key] if key else None
+
+
 def _metadata(runs: list[Path], states: list[dict[str, Any]], size: int, tta: str) -> dict:
-    """The contract's metadata; for one run with flip or no TTA also the PublicTest and
-    PrivateTest accuracy training recorded, for an ensemble the member list (accuracies
+    """The contract's metadata; for one run, where training scored these views, also the
+    PublicTest and PrivateTest accuracy it recorded, for an ensemble the member list (accuracies
     training did not measure are measured after export, `modelfile.scoring.record_accuracies`)."""
     finals = []
     for run in runs:
@@ -160,10 +124,10 @@ def _metadata(runs: list[Path], states: list[dict[str, Any]], size: int, tta: st
     meta = _contract(size, tta)
     if len(runs) == 1:
         meta["training"], meta["architecture"] = lines[0], json.dumps(cfgs[0])
-        key = {"none": "acc", "hflip": "acc_tta"}.get(tta)  # others: measured after export
         for split in ("PublicTest", "PrivateTest"):
-            if key and finals[0] and split in finals[0]:
-                meta[f"accuracy_{split}"] = f"{finals[0][split][key]:.4f}"
+            acc = recorded_accuracy(finals[0] or {}, split, tta)
+            if acc is not None:
+                meta[f"accuracy_{split}"] = f"{acc:.4f}"
     else:
         meta["training"] = f"mean of {len(runs)} models' probabilities: " + " || ".join(lines)
         meta["architecture"] = json.dumps(cfgs)

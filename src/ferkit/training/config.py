@@ -64,6 +64,10 @@ class TrainConfig:
     # a decaying schedule puts the best one; 0 = every epoch. Each score costs two passes
     # over PublicTest's 3,589 faces (docs/training.md, "Less scoring").
     eval_last: int = 0
+    # Test-time views (`ferkit.modelfile.metadata.TTA_MODES`) that `ferkit export` puts in
+    # this run's file and that the final report scores the best epoch with (`acc_views`).
+    # The epochs are chosen with flip TTA whatever this says: other views cost more passes.
+    tta: str = "hflip"
     train_limit: int = 0  # a seeded random N of the Training images (0 = all), for smoke runs
     # Pixels a side the network sees: the faces are resized to it on loading (area
     # interpolation, as inference resizes a crop). 0: --init's size, else the data's.

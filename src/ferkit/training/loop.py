@@ -26,6 +26,7 @@ from torch import nn
 from ferkit.core.errors import FerkitError
 from ferkit.data import load_cache, resize_faces
 from ferkit.modelfile.classifier import Classifier
+from ferkit.modelfile.metadata import TTA_MODES
 from ferkit.training import cpu
 from ferkit.training.augment import augment, cutmix, mixup
 from ferkit.training.config import TrainConfig
@@ -246,6 +247,8 @@ def _train(cfg: TrainConfig, resume: bool, overwrite: bool) -> dict[str, Any]:
         raise FerkitError("augment.mixup and augment.cutmix are exclusive: set one of them")
     if cfg.eval_last < 0:
         raise FerkitError(f"eval_last={cfg.eval_last}: expected 0 (every epoch) or more")
+    if cfg.tta not in TTA_MODES:  # before training, not in the final report
+        raise FerkitError(f"tta={cfg.tta!r}: expected one of {', '.join(TTA_MODES)}")
     if cfg.batch_size % world:
         raise FerkitError(f"batch size {cfg.batch_size} is not divisible by {world} processes")
     torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // world))

@@ -1,6 +1,6 @@
 """Scoring during and after training: PublicTest every epoch, or the last `eval_last` (EMA
 weights, plain and flip TTA), and the best epoch once on PublicTest and PrivateTest at the
-end (`final.json`).
+end (`final.json`), also with the views the run exports (`TrainConfig.tta`).
 PyTorch on the training device, not ONNX Runtime: the model is still a torch module here;
 `ferkit export` measures the exported file through the shared inference path.
 """
@@ -22,6 +22,7 @@ from ferkit.data import load_cache
 from ferkit.training.config import TrainConfig
 from ferkit.training.networks import build_model
 from ferkit.training.runs import BEST, load_checkpoint
+from ferkit.training.views import Probabilities
 
 UNSCORED = {"loss": math.nan, "acc": math.nan, "acc_tta": math.nan}  # never the best epoch
 
@@ -55,20 +56,45 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int) -> 
     }
 
 
+@torch.no_grad()
+def views_accuracy(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, tta: str, batch: int
+) -> float:
+    """Accuracy of the softmax averaged over `tta`'s views, the graph `ferkit export` writes
+    (`batch` faces' views at a time: up to 8 images per face)."""
+    views = Probabilities(model, tta, x.shape[-1])
+    batch = max(1, batch // 8)
+    probs = torch.cat([views(x[i : i + batch].float()) for i in range(0, len(x), batch)])
+    return (probs.argmax(1) == y).float().mean().item()
+
+
 def final_report(run: Path, cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
-    """Evaluate the best-on-PublicTest EMA weights once on PublicTest and PrivateTest."""
+    """Evaluate the best-on-PublicTest EMA weights once on PublicTest and PrivateTest:
+    plain, flip TTA (as the epochs were chosen) and the run's own views (`acc_views`)."""
     state = load_checkpoint(run / BEST)
     model = build_model(cfg.model).to(device)
     model.load_state_dict(state["ema"])
     cache = load_cache(cfg.data)
-    result: dict[str, Any] = {"best_epoch": state["epoch"], "epochs": cfg.epochs}
+    result: dict[str, Any] = {"best_epoch": state["epoch"], "epochs": cfg.epochs, "tta": cfg.tta}
     for split in ("PublicTest", "PrivateTest"):
         try:
             x, y = cache.split(split, cfg.model.input_size)
         except FerkitError:
             continue  # a source without PrivateTest (own data)
         xt = torch.from_numpy(x.copy()).unsqueeze(1).to(device)
-        m = evaluate(model, xt, torch.from_numpy(y.copy()).to(device), cfg.eval_batch)
-        result[split] = {"acc": m["acc"], "acc_tta": m["acc_tta"], "loss": m["loss"], "n": len(y)}
+        yt = torch.from_numpy(y.copy()).to(device)
+        m = evaluate(model, xt, yt, cfg.eval_batch)
+        done = {"none": m["acc"], "hflip": m["acc_tta"]}  # the views evaluate scored already
+        if cfg.tta in done:
+            acc_views = done[cfg.tta]
+        else:
+            acc_views = views_accuracy(model, xt, yt, cfg.tta, cfg.eval_batch)
+        result[split] = {
+            "acc": m["acc"],
+            "acc_tta": m["acc_tta"],
+            "acc_views": acc_views,
+            "loss": m["loss"],
+            "n": len(y),
+        }
     write_text(run / "final.json", json.dumps(result, indent=2) + "\n")
     return result
