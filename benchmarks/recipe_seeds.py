@@ -83,9 +83,8 @@ def main() -> None:
             minutes = f"{wall['seconds'] / 60:5.1f} min (resumed: earlier sessions not counted)"
         elif wall:
             minutes = f"{wall['seconds'] / 60:5.1f} min ({where_it_went(run, wall['seconds'])})"
-        # the run's own views (`tta`); flip TTA for runs from before final.json recorded them
-        tta = final.get("tta", "hflip") if "acc_views" in final["PrivateTest"] else "hflip"
-        key = "acc_views" if tta == final.get("tta") else "acc_tta"
+        # the run's own views; a final.json from before `tta` was recorded has flip TTA alone
+        tta, key = (final["tta"], "acc_views") if "tta" in final else ("hflip", "acc_tta")
         views.add(tta)
         public.append(100 * final["PublicTest"][key])
         private.append(100 * final["PrivateTest"][key])

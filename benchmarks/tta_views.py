@@ -2,8 +2,8 @@
 weights averaged over sets of views (the table in benchmarks/RECIPES.md).
 
 The zoom and rotations are the ones `ferkit export --tta views8` puts in the graph
-(`ferkit.training.views.Probabilities`); 2-pixel shifts are measured here only. PublicTest only:
-views are chosen there, never on PrivateTest.
+(`ferkit.training.views.Probabilities`); 2-pixel shifts are measured here only. PublicTest
+only: views are chosen there, never on PrivateTest.
 
     python benchmarks/tta_views.py runs/vgg32-e100 [--data data/fer2013]
 """

@@ -26,6 +26,7 @@ from ferkit.core.labels import LABELS
 from ferkit.core.version import __version__
 from ferkit.export.macs import count_macs
 from ferkit.training.networks import ModelConfig, build_model
+from ferkit.training.scoring import EVALUATED
 from ferkit.training.views import Probabilities
 
 PARITY_TOLERANCE = 1e-4  # max abs difference of probabilities, torch vs ONNX Runtime
@@ -107,7 +108,7 @@ def recorded_accuracy(final: dict[str, Any], split: str, tta: str) -> float | No
         return None
     if final.get("tta") == tta and "acc_views" in scores:  # the run's own views
         return scores["acc_views"]
-    key = {"none": "acc", "hflip": "acc_tta"}.get(tta)  # scored by every final report
+    key = EVALUATED.get(tta)  # scored by every final report, before `acc_views` existed too
     return scores[key] if key else None
 
 

@@ -25,6 +25,8 @@ from ferkit.training.runs import BEST, load_checkpoint
 from ferkit.training.views import Probabilities
 
 UNSCORED = {"loss": math.nan, "acc": math.nan, "acc_tta": math.nan}  # never the best epoch
+# final.json's key for the views `evaluate` scores anyway; other views get `acc_views` alone
+EVALUATED = {"none": "acc", "hflip": "acc_tta"}
 
 
 def scored(epoch: int, cfg: TrainConfig) -> bool:
@@ -84,9 +86,8 @@ def final_report(run: Path, cfg: TrainConfig, device: torch.device) -> dict[str,
         xt = torch.from_numpy(x.copy()).unsqueeze(1).to(device)
         yt = torch.from_numpy(y.copy()).to(device)
         m = evaluate(model, xt, yt, cfg.eval_batch)
-        done = {"none": m["acc"], "hflip": m["acc_tta"]}  # the views evaluate scored already
-        if cfg.tta in done:
-            acc_views = done[cfg.tta]
+        if cfg.tta in EVALUATED:
+            acc_views = m[EVALUATED[cfg.tta]]
         else:
             acc_views = views_accuracy(model, xt, yt, cfg.tta, cfg.eval_batch)
         result[split] = {
