@@ -59,15 +59,28 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int) -> 
 
 
 @torch.no_grad()
-def views_accuracy(
+def report_scores(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, tta: str, batch: int
-) -> float:
-    """Accuracy of the softmax averaged over `tta`'s views, the graph `ferkit export` writes
-    (`batch` faces' views at a time: up to 8 images per face)."""
-    views = Probabilities(model, tta, x.shape[-1])
-    batch = max(1, batch // 8)
-    probs = torch.cat([views(x[i : i + batch].float()) for i in range(0, len(x), batch)])
-    return (probs.argmax(1) == y).float().mean().item()
+) -> dict[str, float]:
+    """`evaluate`'s loss, plain and flip TTA accuracy, and `acc_views`: the accuracy of the
+    softmax averaged over `tta`'s views, the graph `ferkit export` writes. One pass over
+    the views (at least the face and its mirror, `batch` images at a time): plain and flip
+    are read from its first view and its mirror, not scored again."""
+    views = Probabilities(model, "hflip" if tta == "none" else tta, x.shape[-1])
+    count = len(views.views(x[:1].float()))  # views per face, the mirrored half last
+    step = max(1, batch // count)
+    probs = torch.cat([views.each_view(x[i : i + step].float()) for i in range(0, len(x), step)], 1)
+    plain, mirror = probs[0], probs[count // 2]
+    scores = {
+        "loss": F.nll_loss(plain.clamp_min(1e-12).log(), y).item(),
+        "acc": (plain.argmax(1) == y).float().mean().item(),
+        "acc_tta": ((plain + mirror).argmax(1) == y).float().mean().item(),
+    }
+    key = EVALUATED.get(tta)
+    scores["acc_views"] = (
+        scores[key] if key else (probs.mean(0).argmax(1) == y).float().mean().item()
+    )
+    return scores
 
 
 def final_report(run: Path, cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
@@ -75,6 +88,8 @@ def final_report(run: Path, cfg: TrainConfig, device: torch.device) -> dict[str,
     plain, flip TTA (as the epochs were chosen) and the run's own views (`acc_views`)."""
     state = load_checkpoint(run / BEST)
     model = build_model(cfg.model).to(device)
+    if cfg.channels_last:  # as the epochs scored it (the EMA copy of the training model)
+        model = model.to(memory_format=torch.channels_last)
     model.load_state_dict(state["ema"])
     cache = load_cache(cfg.data)
     result: dict[str, Any] = {"best_epoch": state["epoch"], "epochs": cfg.epochs, "tta": cfg.tta}
@@ -85,15 +100,11 @@ def final_report(run: Path, cfg: TrainConfig, device: torch.device) -> dict[str,
             continue  # a source without PrivateTest (own data)
         xt = torch.from_numpy(x.copy()).unsqueeze(1).to(device)
         yt = torch.from_numpy(y.copy()).to(device)
-        m = evaluate(model, xt, yt, cfg.eval_batch)
-        if cfg.tta in EVALUATED:
-            acc_views = m[EVALUATED[cfg.tta]]
-        else:
-            acc_views = views_accuracy(model, xt, yt, cfg.tta, cfg.eval_batch)
+        m = report_scores(model, xt, yt, cfg.tta, cfg.eval_batch)
         result[split] = {
             "acc": m["acc"],
             "acc_tta": m["acc_tta"],
-            "acc_views": acc_views,
+            "acc_views": m["acc_views"],
             "loss": m["loss"],
             "n": len(y),
         }

@@ -56,7 +56,13 @@ class Probabilities(nn.Module):
             views += [torch.flip(v, dims=[3]) for v in views]
         return views
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
+    def each_view(self, image: torch.Tensor) -> torch.Tensor:
+        """Softmax of every view, [views, N, classes]: the image first and, unless "none",
+        its mirror at index views // 2 (training's final report reads plain and flip TTA
+        from them, so it scores no face twice)."""
         views = self.views(image)
         p = F.softmax(self.model(torch.cat(views)), dim=1)  # one batch of all views
-        return p.reshape(len(views), image.shape[0], -1).mean(0)
+        return p.reshape(len(views), image.shape[0], -1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.each_view(image).mean(0)
