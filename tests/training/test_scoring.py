@@ -32,7 +32,7 @@ def test_the_report_reads_plain_and_flip_from_the_views_it_scores(tta):
         assert all(got[k] < 1.0 for k in others)  # the labels tell the views apart
         assert got["loss"] == pytest.approx(scoring.evaluate(net, x, truth.argmax(1), 16)["loss"])
     got = scoring.report_scores(net, x, views8.argmax(1), tta, 16)
-    key = {"none": "acc", "hflip": "acc_tta"}.get(tta)
+    key = scoring.EVALUATED.get(tta)
     if key is None:
         assert got["acc_views"] == 1.0 and got["acc"] < 1.0 and got["acc_tta"] < 1.0
     else:
