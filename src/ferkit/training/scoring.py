@@ -48,25 +48,22 @@ def predict_probs(
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int) -> dict[str, float]:
-    """Loss and accuracy, plain and with flip TTA (the mean of the image's and its mirror's)."""
-    plain = predict_probs(model, x, batch)
-    tta = 0.5 * (plain + predict_probs(model, x, batch, flip=True))
-    return {
-        "loss": F.nll_loss(plain.clamp_min(1e-12).log(), y).item(),
-        "acc": (plain.argmax(1) == y).float().mean().item(),
-        "acc_tta": (tta.argmax(1) == y).float().mean().item(),
-    }
+    """Loss and accuracy, plain and with flip TTA (the mean of the image's and its mirror's):
+    the scoring after an epoch, the final report's own pass over the face and its mirror."""
+    scores = report_scores(model, x, y, "hflip", batch)
+    return {key: scores[key] for key in ("loss", "acc", "acc_tta")}
 
 
 @torch.no_grad()
 def report_scores(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, tta: str, batch: int
 ) -> dict[str, float]:
-    """`evaluate`'s loss, plain and flip TTA accuracy, and `acc_views`: the accuracy of the
-    softmax averaged over `tta`'s views, the graph `ferkit export` writes. One pass over
-    the views (at least the face and its mirror, `batch` images at a time): plain and flip
-    are read from its first view and its mirror, not scored again."""
-    views = Probabilities(model, "hflip" if tta == "none" else tta, x.shape[-1])
+    """The loss of the face alone, accuracy plain and with flip TTA, and `acc_views`: the
+    accuracy of the softmax averaged over `tta`'s views, the graph `ferkit export` writes.
+    One pass over the views (at least the face and its mirror, `batch` images at a time):
+    plain and flip are read from its first view and its mirror, not scored again."""
+    scored = "hflip" if tta == "none" else tta
+    views = Probabilities(model, scored, x.shape[-1]).to(x.device)  # its rotation grids too
     count = len(views.views(x[:1].float()))  # views per face, the mirrored half last
     step = max(1, batch // count)
     probs = torch.cat([views.each_view(x[i : i + step].float()) for i in range(0, len(x), step)], 1)
